@@ -30,6 +30,10 @@ class Cutouts:
     template: bytes | None
     difference: bytes | None
 
+    def __repr__(self) -> str:
+        sizes = [None if s is None else len(s) for s in (self.science, self.template, self.difference)]
+        return f"Cutouts(bytes={sizes})"
+
     @property
     def complete(self) -> bool:
         return self.science is not None and self.template is not None and self.difference is not None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 
@@ -23,4 +24,11 @@ def dispatch(prog: str, description: str, commands: dict[str, tuple[str, str]],
         if name == wanted:
             importlib.import_module(module).configure(cmd)
     args = parser.parse_args(argv)
-    return int(importlib.import_module(commands[args.command][0]).run(args))
+    try:
+        return int(importlib.import_module(commands[args.command][0]).run(args))
+    except BrokenPipeError:
+        # The reader went away (`rbc inspect ... | head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,95 @@
+"""The data side of a run: load and join datasets, then fix who is test, labelled and unlabelled.
+
+Indices everywhere are positions in the joined dataset. The plan depends only on the
+datasets and the seed, so a resumed run sees exactly the same split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from training.dataset import TripletDataset
+
+
+def load_datasets(paths: list[str]) -> TripletDataset:
+    """Load every path with `training.loaders.load_dataset` and join them (splits included)."""
+    from training.loaders import load_dataset
+
+    parts = [load_dataset(p) for p in paths]
+    return parts[0] if len(parts) == 1 else concatenate(parts)
+
+
+def concatenate(parts: list[TripletDataset]) -> TripletDataset:
+    """One dataset holding all `parts`; a part without test/pool splits gets seeded ones."""
+    splits: dict[str, list[np.ndarray]] = {"test": [], "pool": []}
+    offset = 0
+    for part in parts:
+        own = ensure_splits(part).splits
+        for name in splits:
+            splits[name].append(np.asarray(own[name]) + offset)
+        offset += len(part)
+    return TripletDataset(
+        x=np.concatenate([p.x for p in parts]),
+        y=np.concatenate([p.y for p in parts]).astype(np.int64),
+        ids=np.concatenate([p.ids.astype(str) for p in parts]),
+        proxy=np.concatenate([p.proxy for p in parts]).astype(bool),
+        family=np.concatenate([p.family.astype(str) for p in parts]),
+        name="+".join(p.name for p in parts),
+        splits={k: np.concatenate(v).astype(np.int64) for k, v in splits.items()},
+    )
+
+
+def stratified_take(y: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Positions of about `fraction` of each class of `y`, sorted."""
+    taken = []
+    for cls in (0, 1):
+        members = np.flatnonzero(y == cls)
+        n = int(round(fraction * members.size))
+        taken.append(rng.permutation(members)[:n])
+    return np.sort(np.concatenate(taken))
+
+
+def ensure_splits(ds: TripletDataset, test_fraction: float = 0.1, seed: int = 0) -> TripletDataset:
+    """`ds` itself if it has "test" and "pool" splits, else a copy with seeded stratified ones."""
+    if "test" in ds.splits and "pool" in ds.splits:
+        return ds
+    test = stratified_take(ds.y, test_fraction, np.random.default_rng(seed))
+    pool = np.setdiff1d(np.arange(len(ds)), test)
+    return TripletDataset(ds.x, ds.y, ds.ids, ds.proxy, ds.family, ds.name,
+                          {"test": test, "pool": pool})
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Fixed sample roles for a run (positions in the joined dataset)."""
+
+    test: np.ndarray
+    labelled: np.ndarray  # the M initial labels
+    labelled_val: np.ndarray  # bool per labelled sample: in the validation part (fixed mode)
+    unlabelled: np.ndarray  # the pool the K and the pseudo-labels come from
+    full: np.ndarray  # every pool label, for the full-supervision stage
+
+
+def val_flags(n: int, val_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Random boolean mask with int(n * (1 - val_fraction)) False (train) entries."""
+    flags = np.ones(n, dtype=bool)
+    flags[rng.permutation(n)[: int(n * (1.0 - val_fraction))]] = False
+    return flags
+
+
+def make_plan(ds: TripletDataset, m: int, unlabelled: int, val_fraction: float, seed: int,
+              test_max: int = 0, supervised_max: int = 0) -> RunPlan:
+    """Draw the M labelled and the unlabelled pool from the "pool" split, seeded."""
+    ds = ensure_splits(ds, seed=seed)
+    rng = np.random.default_rng(seed)
+    test = np.asarray(ds.splits["test"])
+    if test_max and test.size > test_max:
+        test = test[stratified_take(ds.y[test], test_max / test.size, rng)]
+    pool = rng.permutation(np.asarray(ds.splits["pool"]))
+    if pool.size < m + 1:
+        raise ValueError(f"pool has {pool.size} samples; M={m} needs at least {m + 1}")
+    full = pool if not supervised_max else pool[:supervised_max]
+    return RunPlan(test=test, labelled=pool[:m], labelled_val=val_flags(m, val_fraction, rng),
+                   unlabelled=pool[m:m + unlabelled], full=full)
