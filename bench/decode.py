@@ -44,7 +44,8 @@ def fast_path(packets: list[bytes]) -> int:
     return done
 
 
-def _astropy_stamp(stamp: bytes) -> np.ndarray:
+def _astropy_stamp(stamp: bytes | None) -> np.ndarray:
+    assert stamp is not None
     handle = gzip.GzipFile(fileobj=io.BytesIO(stamp)) if stamp[:2] == b"\x1f\x8b" else io.BytesIO(stamp)
     with fits.open(handle) as hdus:
         return np.asarray(hdus[0].data, dtype=np.float32)
@@ -56,9 +57,9 @@ def naive_path(packets: list[bytes]) -> int:
         for record in fastavro.reader(io.BytesIO(data)):
             assert isinstance(record, dict)
             stamps = [record.get(k) for k in ("cutoutScience", "cutoutTemplate", "cutoutDifference")]
-            if any(s is None for s in stamps):
-                continue
             raw = [s["stampData"] if isinstance(s, dict) else s for s in stamps]
+            if any(r is None for r in raw):
+                continue
             make_triplet(*(_astropy_stamp(r) for r in raw))
             done += 1
     return done
@@ -71,7 +72,8 @@ def rate(fn, packets: list[bytes]) -> float:  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="directory of alert files")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per path")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N files (0: all)")

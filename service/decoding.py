@@ -16,6 +16,7 @@ import io
 import json
 import threading
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,7 +59,10 @@ class SchemaPlan:
         return dict(fastavro.schemaless_reader(buffer, self.writer, self.reader))  # type: ignore[arg-type]
 
     def full(self, record_bytes: bytes) -> dict[str, Any]:
-        return dict(fastavro.schemaless_reader(io.BytesIO(record_bytes), self.writer, None))  # type: ignore[arg-type]
+        try:
+            return dict(fastavro.schemaless_reader(io.BytesIO(record_bytes), self.writer, None))  # type: ignore[arg-type]
+        except Exception as exc:  # the projection read it, so only a writer-schema bug lands here
+            raise DecodeError("bad_record", f"full record: {type(exc).__name__}: {exc}") from None
 
 
 def make_plan(schema: dict[str, Any]) -> SchemaPlan:
@@ -120,7 +124,11 @@ class Decoder:
         schema_id, body = split_confluent(data)
         plan = self.plan_for_id(schema_id)
         results: list[DecodeResult] = []
-        _read_records(plan, body, 1, 0, results)
+        end = _read_records(plan, body, 1, 0, results)
+        if end < len(body) and isinstance(results[0], Alert):
+            # A Confluent body is exactly one record; bytes left over mean the wrong schema id.
+            results[0] = DecodeFailure(0, DecodeError(
+                "bad_record", f"{len(body) - end} bytes left after the record: wrong schema id?"))
         return results
 
     def _decode_container(self, data: bytes) -> list[DecodeResult]:
@@ -136,8 +144,8 @@ class Decoder:
 
 
 def _read_records(plan: SchemaPlan, data: bytes, count: int, first_index: int,
-                  out: list[DecodeResult]) -> None:
-    """Read `count` consecutive records of `data`, appending one result each.
+                  out: list[DecodeResult]) -> int:
+    """Read `count` consecutive records of `data`, appending one result each; return the end.
 
     Avro records are not self-delimiting: after a record fails to parse, the rest of this
     block cannot be located, so they are reported as one failure.
@@ -149,16 +157,12 @@ def _read_records(plan: SchemaPlan, data: bytes, count: int, first_index: int,
             record = plan.read(buffer)
         except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError, ...
             out.append(DecodeFailure(index, DecodeError("bad_record", f"{type(exc).__name__}: {exc}")))
-            return
+            return len(data)
         raw = data[start : buffer.tell()]
         try:
-            out.append(to_alert(plan.survey, record, plan.version_hint, lambda raw=raw: plan.full(raw)))  # type: ignore[misc]
+            out.append(to_alert(plan.survey, record, plan.version_hint, partial(plan.full, raw)))
         except DecodeError as exc:
             out.append(DecodeFailure(index, exc))
         except (TypeError, ValueError, OverflowError) as exc:
             out.append(DecodeFailure(index, DecodeError("bad_field", f"{type(exc).__name__}: {exc}")))
-    if count == 1 and buffer.tell() != len(data) and first_index == 0 and len(out) == 1:
-        # A Confluent body must be exactly one record; trailing bytes mean a mismatched schema.
-        if isinstance(out[0], Alert) and buffer.tell() < len(data):
-            out[0] = DecodeFailure(0, DecodeError(
-                "bad_record", f"{len(data) - buffer.tell()} bytes left after the record"))
+    return buffer.tell()

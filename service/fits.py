@@ -46,7 +46,7 @@ def gunzip(data: bytes) -> bytes:
     try:
         inflater = isal_zlib.decompressobj(31)
         out = inflater.decompress(data, MAX_STAMP_BYTES)
-    except isal_zlib.error as exc:
+    except isal_zlib.error as exc:  # type: ignore[misc]
         raise DecodeError("bad_fits", f"corrupt gzip stream: {exc}") from None
     if inflater.unconsumed_tail:
         raise DecodeError("bad_fits", f"stamp inflates past {MAX_STAMP_BYTES} bytes")

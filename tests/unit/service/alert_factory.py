@@ -1,43 +1,42 @@
-"""Build `Alert` records with synthetic FITS stamps for unit tests that must not need data files."""
+"""Helpers that build real-data test packets: containers of many records, Confluent frames."""
 
 from __future__ import annotations
 
-import gzip
 import io
+import struct
+from pathlib import Path
+from typing import Any
 
-import numpy as np
-from astropy.io import fits
+import fastavro
 
-from service.alert import Alert, Cutouts
+from service.schema_registry import DEFAULT_SCHEMA_DIR, WFST_ID_OFFSET, load_schema_dir
 
-
-def fits_stamp(image: np.ndarray, gzipped: bool = True) -> bytes:
-    """A one-HDU float32 FITS file, gzipped as ZTF ships its stamps."""
-    buf = io.BytesIO()
-    fits.PrimaryHDU(np.asarray(image, dtype=np.float32)).writeto(buf)
-    return gzip.compress(buf.getvalue()) if gzipped else buf.getvalue()
+LSST_9_0_ID = 900
+WFST_1_0_ID = WFST_ID_OFFSET + 100
 
 
-def source_cutouts(amplitude: float, seed: int = 0) -> Cutouts:
-    """Noise stamps with a Gaussian source of `amplitude` in the science and difference stamps."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:63, :63]
-    blob = amplitude * np.exp(-((yy - 31) ** 2 + (xx - 31) ** 2) / 8.0)
-    sci = rng.normal(100, 5, (63, 63)) + blob
-    ref = rng.normal(100, 5, (63, 63))
-    diff = rng.normal(0, 5, (63, 63)) + blob
-    return Cutouts(fits_stamp(sci), fits_stamp(ref), fits_stamp(diff))
+def read_records(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(writer schema, records) of a real alert file, through fastavro itself."""
+    with path.open("rb") as handle:
+        reader = fastavro.reader(handle)
+        schema = reader.writer_schema
+        assert isinstance(schema, dict)
+        return schema, [dict(r) for r in reader]  # type: ignore[arg-type]
 
 
-def make_alert(alert_id: int = 1, cutouts: Cutouts | None = None, survey: str = "ztf",
-               object_id: str = "ZTF21aaaaaaa") -> Alert:
-    """An alert with the given cutouts (default: a bright source)."""
-    return Alert(
-        survey=survey,  # type: ignore[arg-type]
-        schema_version="4.02", alert_id=alert_id, object_id=object_id, ra=150.1, dec=2.2,
-        mjd=59000.5, band="g", mag=18.0, mag_err=0.05, flux=None, flux_err=None,
-        survey_score=0.9, survey_score_name="drb", rb=0.8, rbversion="t17_f5_c3", drb=0.9,
-        drbversion="d6_m7", fwhm=2.0, isdiffpos=True,
-        cutouts=cutouts if cutouts is not None else source_cutouts(500.0, seed=alert_id),
-        _full_record=dict,
-    )
+def container(schema: dict[str, Any], records: list[dict[str, Any]], codec: str = "null",
+              sync_interval: int = 16000) -> bytes:
+    buffer = io.BytesIO()
+    fastavro.writer(buffer, fastavro.parse_schema(schema, named_schemas={}), records, codec=codec,
+                    sync_interval=sync_interval)
+    return buffer.getvalue()
+
+
+def confluent(schema_id: int, record: dict[str, Any], survey: str = "lsst") -> bytes:
+    """Frame `record` as Rubin does: magic 0, big-endian schema id, schemaless Avro body."""
+    offset = WFST_ID_OFFSET if survey == "wfst" else 0
+    major, minor = divmod(schema_id - offset, 100)
+    schema = load_schema_dir(DEFAULT_SCHEMA_DIR / survey / str(major) / str(minor))
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, fastavro.parse_schema(schema, named_schemas={}), record)
+    return b"\x00" + struct.pack(">I", schema_id) + body.getvalue()
