@@ -245,3 +245,34 @@ def test_sources_walk_directories_and_tarballs(vendored_alerts: Path, tmp_path: 
     assert len(alerts) == len(files)
     assert [(p, f.error.reason) for p, f in failures] == [(str(tmp_path / "broken.tar.gz"),
                                                             "bad_archive")]
+
+
+def test_each_writer_schema_is_parsed_once(vendored_alerts: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import service.decoding as decoding
+
+    calls: list[str] = []
+    real = decoding.make_plan
+
+    def counting(schema: dict) -> decoding.SchemaPlan:
+        calls.append(schema["name"])
+        return real(schema)
+
+    monkeypatch.setattr(decoding, "make_plan", counting)
+    decoder = Decoder()
+    path = next(iter(sorted(vendored_alerts.glob("fink-broker__ztf_v3.3__*.avro"))))
+    for _ in range(5):
+        [alert] = decoder.decode(path.read_bytes())
+        assert isinstance(alert, Alert)
+    assert len(calls) == 1
+
+
+def test_projection_reads_only_scoring_fields(vendored_alerts: Path) -> None:
+    path = vendored_alerts / "ztf-avro-alert__alerts__472263571115115000__schema3.3.avro"
+    decoder = Decoder()
+    [alert] = decoder.decode(path.read_bytes())
+    assert isinstance(alert, Alert)
+    plan = next(iter(decoder._by_fingerprint.values()))
+    reader_fields = {f["name"] for f in plan.reader["fields"]}
+    assert "prv_candidates" not in reader_fields and "candidate" in reader_fields
+    assert "prv_candidates" in alert.record()
