@@ -133,6 +133,9 @@ class _FileWriter:
     def __init__(self, path: Path, binary: bool) -> None:
         self._fo: IO[Any] = path.open("wb") if binary else path.open("w", newline="")
 
+    def write(self, record: ScoredRecord) -> None:
+        raise NotImplementedError
+
     def close(self) -> None:
         self._fo.close()
 

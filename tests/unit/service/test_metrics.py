@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
-from tiny_model import tiny_info
 
 from service.health import HealthServer, HealthState
 from service.metrics import METRIC_NAMES, Metrics
+from tests.model_factory import tiny_info
 
 
 def _get(url: str) -> tuple[int, bytes]:

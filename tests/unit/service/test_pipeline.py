@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
-from alert_factory import fits_stamp, make_alert, source_cutouts
 from prometheus_client import CollectorRegistry
-from tiny_model import tiny_info, write_tiny_model
 
 from service.alert import Cutouts, DecodeError, DecodeFailure, DecodeResult
 from service.metrics import Metrics
 from service.pipeline import DeadLetter, LabellingLimiter, ScoredAlert, decide, score_batch
 from service.preprocessing import triplet_from_cutouts
 from service.scoring import Scorer
+from tests.model_factory import tiny_info, write_tiny_model
+from tests.unit.service.synthetic_alerts import fits_stamp, make_alert, source_cutouts
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +37,7 @@ class CountingScorer:
 
 
 def test_decide_uses_band_then_threshold() -> None:
-    info = tiny_info(band=(0.3, 0.7))
+    info = tiny_info(low_confidence=(0.3, 0.7))
     assert decide(0.05, info) == "bogus"
     assert decide(0.3, info) == "uncertain"
     assert decide(0.5, info) == "uncertain"
@@ -47,7 +46,7 @@ def test_decide_uses_band_then_threshold() -> None:
 
 
 def test_decide_with_empty_band_is_threshold_only() -> None:
-    info = tiny_info(band=(0.5, 0.5))
+    info = tiny_info(low_confidence=(0.5, 0.5))
     assert decide(0.5, info) == "real"
     assert decide(0.4999, info) == "bogus"
 
@@ -83,7 +82,7 @@ def test_empty_batch(scorer: Scorer) -> None:
 
 
 def test_uncertain_alerts_go_to_labelling_within_the_cap(scorer: Scorer) -> None:
-    info = tiny_info(band=(0.0, 1.0))
+    info = tiny_info(low_confidence=(0.0, 1.0))
     wide = Scorer(scorer._session, info, scorer.provider, scorer.path, scorer.stamp)
     limiter = LabellingLimiter(rate_per_s=1.0, burst=2, clock=lambda: 0.0)
     out = score_batch([make_alert(i) for i in range(5)], wide, limiter)

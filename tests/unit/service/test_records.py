@@ -8,8 +8,6 @@ from pathlib import Path
 
 import fastavro
 import pytest
-from alert_factory import make_alert
-from tiny_model import tiny_info
 
 from service.pipeline import ScoredAlert
 from service.records import (
@@ -23,6 +21,8 @@ from service.records import (
     open_writer,
     read_records,
 )
+from tests.model_factory import tiny_info
+from tests.unit.service.synthetic_alerts import make_alert
 
 SCORED_AT = 1_780_000_000_123
 
@@ -78,7 +78,8 @@ def test_file_writers_round_trip(tmp_path: Path, suffix: str) -> None:
     if suffix == ".avro":
         assert rows[0]["alert_packet"] == b"packet-bytes"
         with path.open("rb") as fo:
-            assert fastavro.reader(fo).writer_schema["name"] == "rbc.scored.ScoredAlert"
+            schema = fastavro.reader(fo).writer_schema
+            assert isinstance(schema, dict) and schema["name"] == "rbc.scored.ScoredAlert"
     else:
         assert set(rows[0]) == set(ROW_FIELDS)
         assert rows[0]["scored_at"] == iso_utc(SCORED_AT) == "2026-05-28T20:26:40.123Z"

@@ -9,11 +9,11 @@ import numpy as np
 import onnx
 import pytest
 from prometheus_client import CollectorRegistry
-from tiny_model import tiny_info, tiny_model, write_tiny_model
 
 from service.metrics import Metrics
 from service.model_contract import ContractError
 from service.scoring import ModelWatcher, ProviderError, Scorer, choose_providers
+from tests.model_factory import tiny_info, tiny_model, write_tiny_model
 
 
 def test_load_reads_metadata_and_scores_in_unit_interval(tmp_path: Path) -> None:
@@ -37,14 +37,17 @@ def test_score_refuses_wrong_shape(tmp_path: Path) -> None:
 
 
 def test_refuses_other_preprocessing_version(tmp_path: Path) -> None:
-    path = write_tiny_model(tmp_path / "m.onnx", tiny_info(preprocessing="rbc-pp-999"))
+    path = write_tiny_model(tmp_path / "m.onnx", tiny_info(preprocessing_version="rbc-pp-999"))
     with pytest.raises(ContractError, match="rbc-pp-999"):
         Scorer.load(path)
 
 
 def test_refuses_wrong_output_name(tmp_path: Path) -> None:
+    model = tiny_model()
+    model.graph.output[0].name = "score"
+    model.graph.node[-1].output[0] = "score"
     path = tmp_path / "m.onnx"
-    path.write_bytes(tiny_model(output_name="score").SerializeToString())
+    onnx.save(model, path)
     with pytest.raises(ContractError, match="p_real"):
         Scorer.load(path)
 
@@ -59,10 +62,9 @@ def test_refuses_missing_metadata(tmp_path: Path) -> None:
 
 
 def test_refuses_scores_outside_unit_interval(tmp_path: Path) -> None:
-    model = tiny_model(bias=5.0)
-    sigmoid = model.graph.node[-1]
+    model = tiny_model()
+    (sigmoid,) = [n for n in model.graph.node if n.op_type == "Sigmoid"]
     sigmoid.op_type = "Identity"  # raw logits: not probabilities
-    sigmoid.input[0] = "z"
     path = tmp_path / "m.onnx"
     onnx.save(model, path)
     with pytest.raises(ContractError, match="outside"):
