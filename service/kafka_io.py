@@ -77,6 +77,11 @@ class RebalanceListener(Protocol):
 class MessageSource(Protocol):
     """What the run loop needs from a consumer."""
 
+    @property
+    def connected(self) -> bool:
+        """False while no broker answers."""
+        ...
+
     def subscribe(self, topics: Sequence[str], listener: RebalanceListener) -> None: ...
 
     def consume(self, max_messages: int, timeout_s: float) -> list[Message]: ...
@@ -104,6 +109,15 @@ def _rebalance_hook(callback: Callable[[list[Partition]], None]) -> Callable[[An
     return hook
 
 
+def _message(m: Any) -> Message:
+    """A frozen `Message` from a confluent-kafka message without error."""
+    _, ts = m.timestamp()
+    headers = tuple((str(k), v if isinstance(v, bytes) else (v or "").encode())
+                    for k, v in (m.headers() or ()))
+    return Message(str(m.topic()), int(m.partition()), int(m.offset()), m.key(), m.value(),
+                   headers, ts if ts > 0 else None)
+
+
 class KafkaConsumer:
     """A consumer in a group that commits only the offsets the caller names.
 
@@ -122,18 +136,33 @@ class KafkaConsumer:
             "error_cb": self._on_error,
         })
         self._consumer = Consumer(config)
-        self.connected = False
+        self._connected = False
+        self._next_probe = 0.0
         self.assigned: set[Partition] = set()
 
     def _on_error(self, err: KafkaError) -> None:
-        # Runs inside librdkafka's poll: log only, never raise.
-        self.connected = err.code() not in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT)
+        # Runs inside librdkafka's poll: record and log only, never raise.
+        if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
+            self._connected = False
         log.warning("kafka_consumer_error code=%s fatal=%s reason=%s",
                     err.name(), err.fatal(), err.str())
+
+    @property
+    def connected(self) -> bool:
+        """Whether a broker answers; while it does not, re-probed at most every 2 s."""
+        if not self._connected and time.monotonic() >= self._next_probe:
+            self._next_probe = time.monotonic() + 2.0
+            try:
+                self._consumer.list_topics(timeout=0.5)
+                self._connected = True
+            except KafkaException:
+                pass
+        return self._connected
 
     def subscribe(self, topics: Sequence[str], listener: RebalanceListener) -> None:
         """Join the group for these topics (an entry starting with ^ is a regex)."""
         def assign(parts: list[Partition]) -> None:
+            self._connected = True
             self.assigned.update(parts)
             listener.on_assign(parts)
 
@@ -159,10 +188,8 @@ class KafkaConsumer:
                 if err.code() != KafkaError._PARTITION_EOF:
                     log.warning("kafka_consume_error code=%s reason=%s", err.name(), err.str())
                 continue
-            self.connected = True
-            _, ts = m.timestamp()
-            out.append(Message(m.topic(), m.partition(), m.offset(), m.key(), m.value(),
-                               tuple(m.headers() or ()), ts if ts > 0 else None))
+            self._connected = True
+            out.append(_message(m))
         return out
 
     def commit(self, offsets: Mapping[Partition, int]) -> list[Partition]:

@@ -151,7 +151,10 @@ class ServeSettings(_FileBackedSettings):
     include_packet: bool = True
     model_path: Path = Path("models/rbc-compact-default.onnx")
     provider: Provider = "auto"
-    intra_op_threads: int = Field(default=0, ge=0)
+    intra_op_threads: int = Field(
+        default=1, ge=0,
+        description="ONNX Runtime CPU threads; 1 leaves the other cores to decoding and "
+                    "librdkafka (scale out with more instances in the group); 0: ORT decides")
     model_poll_s: float = Field(default=5.0, gt=0)
     batch_size: int = Field(default=256, ge=1, le=10_000)
     batch_max_wait_s: float = Field(default=0.2, gt=0, le=60)
@@ -193,7 +196,12 @@ class ReplaySettings(_FileBackedSettings):
     rate_per_s: float = Field(default=0.0, ge=0, description="messages per second; 0 = no limit")
     framing: Framing = "container"
     schema_id: int | None = Field(default=None, ge=0)
-    repeat: int = Field(default=1, ge=1)
+    repeat: int = Field(default=1, ge=1, description="send the files this many times")
+    schema_dir: Path | None = None
+    registry_url: str | None = None
+    partitions: int | None = Field(default=None, ge=1,
+                                   description="create the topic with this many partitions "
+                                               "if it does not exist")
     flush_timeout_s: float = Field(default=60.0, gt=0)
 
     @model_validator(mode="after")

@@ -1,0 +1,226 @@
+"""Benchmark: `rbc serve` end to end through the local Kafka broker.
+
+Per round, with fresh uuid topics and a fresh `rbc serve` process (the real CLI):
+
+1. throughput: N real alerts are published into the input topic BEFORE the service starts;
+   the service starts, and alerts/s = N / (broker append time of the last scored record -
+   the moment /readyz first answered 200, i.e. partitions assigned and model loaded);
+2. latency: real alerts are then offered at a fixed rate (250/s) for a fixed duration into a
+   second input topic the same process consumes; an alert's latency is the broker append
+   time of its scored record (the scored topic uses LogAppendTime) minus the create time of
+   its input message (stamped by the replaying producer), i.e. produced -> available
+   downstream, through decode, preprocessing, batched ONNX scoring, produce and ack.
+
+The figures of each round are kept; the printed JSON reports their medians. Needs a broker:
+`deploy/kafka/kafka.sh start` (the address is read from deploy/kafka/.work/bootstrap).
+
+    python bench/stream.py [--alerts DIR] [--n 3000] [--rate 250] [--seconds 15] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from service.kafka_io import KafkaProducer
+from service.replay import Outgoing, replay
+from service.sources import Packet, iter_packets
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data" / "fink-broker" / "ztf_v4.02"
+DEFAULT_MODEL = ROOT / "models" / "rbc-compact-default.onnx"
+
+
+def load_alerts(path: Path) -> list[bytes]:
+    packets = [p.data for p in iter_packets([path]) if isinstance(p, Packet)]
+    if not packets:
+        raise SystemExit(f"no alert packets under {path}")
+    return packets
+
+
+def bootstrap_address(given: str | None) -> str:
+    if given:
+        return given
+    path = Path(os.environ.get("RBC_KAFKA_WORK", ROOT / "deploy" / "kafka" / ".work")) / "bootstrap"
+    if not path.exists():
+        raise SystemExit("no broker: run deploy/kafka/kafka.sh start, or pass --bootstrap")
+    return path.read_text().strip()
+
+
+def create_topics(bootstrap: str, names: dict[str, str]) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topics = [NewTopic(names["tput"], 2, 1), NewTopic(names["lat"], 2, 1),
+              NewTopic(names["scored"], 1, 1, config={"message.timestamp.type": "LogAppendTime"}),
+              NewTopic(names["labelling"], 1, 1), NewTopic(names["dead"], 1, 1)]
+    for future in admin.create_topics(topics).values():
+        future.result(30)
+
+
+def delete_topics(bootstrap: str, names: dict[str, str]) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.delete_topics([v for k, v in names.items() if k != "group"]).values():
+        with contextlib.suppress(Exception):  # best effort: results do not depend on it
+            future.result(30)
+
+
+def publish(bootstrap: str, topic: str, packets: list[bytes], n: int, rate: float) -> int:
+    producer = KafkaProducer({"bootstrap.servers": bootstrap}, linger_ms=1)
+    messages = (Outgoing(f"b{i}".encode(), packets[i % len(packets)]) for i in range(n))
+    return replay(messages, producer, topic, rate_per_s=rate).messages
+
+
+def start_serve(bootstrap: str, names: dict[str, str], model: Path, port: int,
+                args: argparse.Namespace, log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RBC_")}
+    env.update({
+        "RBC_KAFKA__BOOTSTRAP_SERVERS": bootstrap, "RBC_INPUT_TOPICS": f"{names['tput']},{names['lat']}",
+        "RBC_GROUP_ID": names["group"], "RBC_SCORED_TOPIC": names["scored"],
+        "RBC_LABELLING_TOPIC": names["labelling"], "RBC_DEAD_LETTER_TOPIC": names["dead"],
+        "RBC_MODEL_PATH": str(model), "RBC_PROVIDER": "cpu", "RBC_BATCH_SIZE": str(args.batch_size),
+        "RBC_INTRA_OP_THREADS": str(args.intra_op_threads),
+        "RBC_METRICS_HOST": "127.0.0.1", "RBC_METRICS_PORT": str(port),
+    })
+    rbc = Path(sys.executable).parent / "rbc"
+    return subprocess.Popen([str(rbc), "serve"], env=env, cwd=ROOT, stdout=log.open("wb"),
+                            stderr=subprocess.STDOUT)
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 120) -> float:
+    """Wall time at which /readyz first answered 200."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"rbc serve exited with {proc.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                if r.status == 200:
+                    return time.time()
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.02)
+    raise SystemExit("rbc serve was not ready in time")
+
+
+def wait_count(bootstrap: str, topic: str, expected: int, timeout_s: float) -> None:
+    """Poll the high watermark (cheap: no records fetched) until `expected` records exist."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"})
+    deadline = time.monotonic() + timeout_s
+    try:
+        while consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1] < expected:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"fewer than {expected} scored records after {timeout_s} s")
+            time.sleep(0.2)
+    finally:
+        consumer.close()
+
+
+def scored_times(bootstrap: str, topic: str, expected: int, timeout_s: float) -> list[Any]:
+    """(source topic, source create ms, scored append ms) of `expected` scored records."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    out: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(out) < expected and time.monotonic() < deadline:
+            for m in consumer.consume(num_messages=1000, timeout=0.5):
+                if m.error() is None:
+                    h = {str(k): v.decode() if isinstance(v, bytes) else str(v)
+                         for k, v in list(m.headers() or [])}
+                    out.append((h["rbc.source.topic"], int(h["rbc.source.timestamp_ms"]),
+                                m.timestamp()[1]))
+    finally:
+        consumer.close()
+    if len(out) < expected:
+        raise SystemExit(f"only {len(out)} of {expected} scored records within {timeout_s} s")
+    return out
+
+
+def one_round(bootstrap: str, packets: list[bytes], args: argparse.Namespace,
+              work: Path, index: int) -> dict[str, Any]:
+    tag = uuid.uuid4().hex[:8]
+    names = {k: f"bench-{k}-{tag}" for k in ("tput", "lat", "scored", "labelling", "dead",
+                                            "group")}
+    create_topics(bootstrap, names)
+    publish(bootstrap, names["tput"], packets, args.n, rate=0)
+    port = 20000 + int(tag, 16) % 20000
+    proc = start_serve(bootstrap, names, args.model, port, args, work / f"serve-{index}.log")
+    try:
+        ready = wait_ready(port, proc)
+        wait_count(bootstrap, names["scored"], args.n, timeout_s=600)
+        n_lat = int(args.rate * args.seconds)
+        publish(bootstrap, names["lat"], packets, n_lat, args.rate)
+        wait_count(bootstrap, names["scored"], args.n + n_lat, timeout_s=120)
+        records = scored_times(bootstrap, names["scored"], args.n + n_lat, timeout_s=120)
+        last_tput = max(t for topic, _, t in records if topic == names["tput"])
+        alerts_per_s = args.n / (last_tput / 1000 - ready)
+        lat = np.array([(t - created) / 1000 for topic, created, t in records
+                        if topic == names["lat"]])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        delete_topics(bootstrap, names)
+    return {"alerts_per_s": round(alerts_per_s, 1),
+            "p50_latency_s": round(float(np.percentile(lat, 50)), 4),
+            "p99_latency_s": round(float(np.percentile(lat, 99)), 4),
+            "latency_alerts": len(lat)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--alerts", type=Path, default=SHARED if SHARED.exists()
+                        else ROOT / "tests" / "data" / "alerts")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--bootstrap")
+    parser.add_argument("--n", type=int, default=3000, help="alerts for the throughput phase")
+    parser.add_argument("--rate", type=float, default=250.0, help="offered alerts/s, latency")
+    parser.add_argument("--seconds", type=float, default=15.0, help="latency phase duration")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--intra-op-threads", type=int, default=1,
+                        help="ONNX Runtime threads of the service (1, its default; 0: ORT's choice)")
+    args = parser.parse_args()
+    bootstrap = bootstrap_address(args.bootstrap)
+    packets = load_alerts(args.alerts)
+    work = ROOT / ".cache" / "bench-stream"
+    work.mkdir(parents=True, exist_ok=True)
+    rounds = []
+    for i in range(args.rounds):
+        rounds.append(one_round(bootstrap, packets, args, work, i))
+        print(f"round {i + 1}/{args.rounds}: {rounds[-1]}", file=sys.stderr)
+    from service.scoring import Scorer
+
+    scorer = Scorer.load(args.model, "cpu")
+    print(json.dumps({
+        "alerts_per_s": statistics.median(r["alerts_per_s"] for r in rounds),
+        "p50_latency_s": statistics.median(r["p50_latency_s"] for r in rounds),
+        "p99_latency_s": statistics.median(r["p99_latency_s"] for r in rounds),
+        "statistic": f"median of {args.rounds} rounds",
+        "throughput_alerts": args.n, "offered_rate_per_s": args.rate,
+        "latency_seconds_per_round": args.seconds, "batch_size": args.batch_size,
+        "intra_op_threads": args.intra_op_threads,
+        "model": f"{scorer.info.name} {scorer.info.version}", "provider": scorer.provider,
+        "alerts_source": str(args.alerts), "distinct_packets": len(packets),
+        "cpu_cores": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2),
+        "rounds": rounds,
+    }))
+
+
+if __name__ == "__main__":
+    main()
