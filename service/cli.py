@@ -11,6 +11,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("service.score_cli", "score alert files with an ONNX model, no broker needed"),
     "serve": ("service.serve_cli", "consume alerts from Kafka, score them and publish the results"),
     "replay": ("service.replay_cli", "publish alert files into a Kafka topic at a chosen rate"),
+    "peek": ("service.peek_cli", "print the scored records (or dead letters) on a topic"),
 }
 
 
