@@ -57,8 +57,8 @@ def run(args: argparse.Namespace) -> int:
                     print(json.dumps({"error": str(error)}))
                 continue
             headers = message.headers()
-            print(json.dumps(describe(message.value(), list(headers) if headers else None),
-                             default=str))
+            pairs = list(headers.items()) if isinstance(headers, dict) else headers
+            print(json.dumps(describe(message.value(), pairs), default=str))
             printed += 1
             deadline = time.monotonic() + args.timeout
     finally:
