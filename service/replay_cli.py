@@ -9,9 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from service.settings import ReplaySettings, describe_errors, load_settings
+from service.settings import ReplaySettings, SettingsError, settings_or_error
 
 log = logging.getLogger("service.replay")
 
@@ -75,12 +73,9 @@ def ensure_topic(client_config: dict[str, str], topic: str, partitions: int) -> 
 def run(args: argparse.Namespace) -> int:
     """Replay the files; prints one summary line."""
     try:
-        settings = load_settings(ReplaySettings, _flags(args), args.config)
-    except ValidationError as exc:
-        print(describe_errors(exc))
-        return 2
-    except FileNotFoundError as exc:
-        print(f"error: {exc}")
+        settings = settings_or_error(ReplaySettings, _flags(args), args.config)
+    except SettingsError as exc:
+        print(exc)
         return 2
     logging.basicConfig(level="INFO", format="%(asctime)s level=%(levelname)s %(message)s")
     from tqdm import tqdm

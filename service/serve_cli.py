@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
-from pydantic import ValidationError
 
 from service.decoding import Decoder
 from service.health import HealthServer, HealthState
@@ -25,7 +24,7 @@ from service.metrics import Metrics
 from service.model_contract import ContractError
 from service.pipeline import LabellingLimiter
 from service.scoring import ModelWatcher, ProviderError, Scorer
-from service.settings import ServeSettings, describe_errors, load_settings
+from service.settings import ServeSettings, SettingsError, settings_or_error
 from service.stream import StopFlag, StreamProcessor
 
 log = logging.getLogger("service.serve")
@@ -108,12 +107,9 @@ def setup_logging(level: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build the settings, load the model, connect and serve until SIGTERM."""
     try:
-        settings = load_settings(ServeSettings, _flags(args), args.config)
-    except ValidationError as exc:
-        print(describe_errors(exc))
-        return 2
-    except FileNotFoundError as exc:
-        print(f"error: {exc}")
+        settings = settings_or_error(ServeSettings, _flags(args), args.config)
+    except SettingsError as exc:
+        print(exc)
         return 2
     setup_logging(settings.log_level)
     return serve(settings)

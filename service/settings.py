@@ -23,7 +23,15 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -243,6 +251,20 @@ def load_settings(cls: type[S], flags: dict[str, Any], config_file: Path | None 
         raise FileNotFoundError(f"config file {config_file} does not exist")
     with _config_file(config_file):
         return cls(**{k: v for k, v in flags.items() if v is not None})
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used; the message lists the problems without their values."""
+
+
+def settings_or_error(cls: type[S], flags: dict[str, Any], config_file: Path | None = None) -> S:
+    """`load_settings`, with every failure turned into one SettingsError for the command line."""
+    try:
+        return load_settings(cls, flags, config_file)
+    except ValidationError as exc:
+        raise SettingsError(describe_errors(exc)) from None
+    except FileNotFoundError as exc:
+        raise SettingsError(f"error: {exc}") from None
 
 
 def describe_errors(exc: Exception) -> str:

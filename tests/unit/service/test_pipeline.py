@@ -13,14 +13,8 @@ from service.metrics import Metrics
 from service.pipeline import DeadLetter, LabellingLimiter, ScoredAlert, decide, score_batch
 from service.preprocessing import triplet_from_cutouts
 from service.scoring import Scorer
-from tests.model_factory import tiny_info, write_tiny_model
+from tests.model_factory import tiny_info
 from tests.unit.service.synthetic_alerts import fits_stamp, make_alert, source_cutouts
-
-
-@pytest.fixture(scope="module")
-def scorer(tmp_path_factory: pytest.TempPathFactory) -> Scorer:
-    path = tmp_path_factory.mktemp("model") / "m.onnx"
-    return Scorer.load(write_tiny_model(path), provider="cpu")
 
 
 class CountingScorer:

@@ -6,7 +6,6 @@ import pytest
 
 from service.scoring import Scorer
 from service.stream import StopFlag
-from tests.model_factory import write_tiny_model
 from tests.unit.service.kafka_fakes import (
     FakeClock,
     FakeSink,
@@ -15,11 +14,6 @@ from tests.unit.service.kafka_fakes import (
     processor,
     vendored,
 )
-
-
-@pytest.fixture(scope="module")
-def scorer(tmp_path_factory: pytest.TempPathFactory) -> Scorer:
-    return Scorer.load(write_tiny_model(tmp_path_factory.mktemp("m") / "m.onnx"), "cpu")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from service.decoding import Decoder
 from service.kafka_io import DeliveryError, Partition
 from service.scoring import Scorer
 from service.stream import TransientError
-from tests.model_factory import write_tiny_model
 from tests.unit.service.kafka_fakes import (
     FakeSink,
     FakeSource,
@@ -24,11 +23,6 @@ from tests.unit.service.kafka_fakes import (
 )
 
 P0, P1 = Partition("in", 0), Partition("in", 1)
-
-
-@pytest.fixture(scope="module")
-def scorer(tmp_path_factory: pytest.TempPathFactory) -> Scorer:
-    return Scorer.load(write_tiny_model(tmp_path_factory.mktemp("m") / "m.onnx"), "cpu")
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from service.pipeline import LabellingLimiter, decide
 from service.preprocessing import triplet_from_cutouts
 from service.records import decode_kafka
 from service.scoring import Scorer
-from tests.model_factory import write_tiny_model
 from tests.unit.service.alert_factory import container, read_records
 from tests.unit.service.kafka_fakes import (
     ALERTS,
@@ -22,11 +21,6 @@ from tests.unit.service.kafka_fakes import (
     processor,
     vendored,
 )
-
-
-@pytest.fixture(scope="module")
-def scorer(tmp_path_factory: pytest.TempPathFactory) -> Scorer:
-    return Scorer.load(write_tiny_model(tmp_path_factory.mktemp("m") / "m.onnx"), "cpu")
 
 
 @pytest.fixture(scope="module")
