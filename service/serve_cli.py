@@ -139,7 +139,10 @@ def serve(settings: ServeSettings) -> int:
     try:
         return _serve(settings, consumer, scorer, metrics, health)
     finally:
-        consumer.close()  # leaves the group; commits nothing
+        try:
+            consumer.close()  # leaves the group; its revocation commits only acknowledged work
+        except Exception as exc:  # e.g. the broker is gone and the revocation flush failed
+            log.error("consumer_close_failed error=%s committed=finished_work_only", exc)
         if server is not None:
             server.stop()
 
