@@ -74,6 +74,7 @@ class SimulationConfig:
     proxy_real_drb: float = 0.99
     proxy_bogus_drb: float = 0.1
     max_proxy_real: int | None = None  # None: every alert that qualifies
+    max_proxy_bogus: int | None = None
     real_edge_fraction: float = 0.02  # reals cut by a CCD edge far from the centre
     difficulty: Difficulty = field(default_factory=Difficulty)
 
@@ -184,6 +185,8 @@ def proxy_samples(alerts: Iterable[SourceAlert], config: SimulationConfig,
             bogus.append(Sample(stamp, 0, f"ztf:{alert.alert_id}", "alert_drb_bogus", True))
     if config.max_proxy_real is not None:
         real = real[: config.max_proxy_real]
+    if config.max_proxy_bogus is not None:
+        bogus = bogus[: config.max_proxy_bogus]
     return real, bogus
 
 

@@ -40,13 +40,13 @@ class Scene:
 class Difficulty:
     """The knobs that make the set easy or hard; tuned against a small CNN (see the card)."""
 
-    snr_min: float = 5.0  # real transients: S/N of the optimal PSF flux, log-uniform
-    snr_max: float = 60.0
-    artefact_min: float = 4.0  # bogus: peak of the artefact in the difference, in sigma
+    snr_min: float = 6.0  # real transients: S/N of the optimal PSF flux, log-uniform
+    snr_max: float = 100.0
+    artefact_min: float = 5.0  # bogus: peak of the artefact in the difference, in sigma
     artefact_max: float = 60.0
-    sharp_fwhm_max: float = 0.75  # cosmic rays: at most this fraction of the PSF FWHM
-    mismatch_min: float = 0.06  # |1 - FWHM ratio| of a PSF-mismatched subtraction
-    mismatch_max: float = 0.3
+    sharp_fwhm_max: float = 0.45  # cosmic rays: at most this fraction of the PSF FWHM
+    mismatch_min: float = 0.15  # |1 - FWHM ratio| of a PSF-mismatched subtraction
+    mismatch_max: float = 0.35
     dipole_shift_max: float = 1.2  # pixels of misregistration
     ref_depth: tuple[float, float] = (1.5, 3.5)  # reference S/N gain over the science stamp
 
@@ -101,9 +101,9 @@ def real_variable_star(scene: Scene, rng: np.random.Generator, d: Difficulty) ->
     """A star already in the reference that brightened; a small PSF mismatch is left too."""
     sci, ref, diff = _copy(scene)
     unit = draw_psf(rng, scene.fwhm)
-    base = flux_for_snr(unit, log_uniform(rng, 10.0, 300.0), scene.sigma)
-    rise = flux_for_snr(unit, log_uniform(rng, d.snr_min, d.snr_max), scene.sigma)
-    ratio = 1 + rng.uniform(-0.03, 0.03)
+    base = flux_for_snr(unit, log_uniform(rng, 10.0, 100.0), scene.sigma)
+    rise = flux_for_snr(unit, log_uniform(rng, 1.5 * d.snr_min, d.snr_max), scene.sigma)
+    ratio = 1 + rng.uniform(-0.01, 0.01)
     model_ref = base * psf(scene.fwhm * ratio, CENTRE, CENTRE)
     ref += _ref_flux(scene, rng, d, base) * psf(scene.fwhm * ratio, CENTRE, CENTRE)
     sci += (base + rise) * unit
@@ -124,13 +124,13 @@ def cosmic_ray(scene: Scene, rng: np.random.Generator, d: Difficulty) -> Stamps:
     kind = rng.integers(3)
     cy, cx = CENTRE + rng.uniform(-1, 1), CENTRE + rng.uniform(-1, 1)
     if kind == 0:
-        hit = psf(scene.fwhm * rng.uniform(0.25, d.sharp_fwhm_max), cy, cx)
+        hit = psf(scene.fwhm * rng.uniform(0.2, d.sharp_fwhm_max), cy, cx)
     elif kind == 1:
         hit = _track(rng, cy, cx, length=rng.uniform(3, 14))
     else:
         hit = np.zeros_like(sci)
         for _ in range(rng.integers(2, 6)):
-            hit[int(round(cy)) + rng.integers(-1, 2), int(round(cx)) + rng.integers(-1, 2)] += (
+            hit[round(cy) + rng.integers(-1, 2), round(cx) + rng.integers(-1, 2)] += (
                 rng.uniform(0.3, 1.0))
     hit *= _peak_scale(hit, log_uniform(rng, d.artefact_min, d.artefact_max), scene.sigma)
     return sci + hit, ref, diff + hit
@@ -141,7 +141,7 @@ def _track(rng: np.random.Generator, cy: float, cx: float, length: float) -> np.
     track = np.zeros((STAMP_SIZE, STAMP_SIZE), dtype=np.float32)
     angle = rng.uniform(0, np.pi)
     for t in np.linspace(-length / 2, length / 2, int(length * 2) + 1):
-        y, x = int(round(cy + t * np.sin(angle))), int(round(cx + t * np.cos(angle)))
+        y, x = round(cy + t * np.sin(angle)), round(cx + t * np.cos(angle))
         if 0 <= y < STAMP_SIZE and 0 <= x < STAMP_SIZE:
             track[y, x] = max(track[y, x], rng.uniform(0.4, 1.0))
     return track
@@ -196,7 +196,7 @@ def dipole(scene: Scene, rng: np.random.Generator, d: Difficulty) -> Stamps:
 def psf_mismatch(scene: Scene, rng: np.random.Generator, d: Difficulty) -> Stamps:
     """A star subtracted with the wrong PSF width or flux scale: a ring or a crater residual."""
     ratio = 1 + rng.choice([-1, 1]) * rng.uniform(d.mismatch_min, d.mismatch_max)
-    scale = 1 + rng.uniform(-0.1, 0.1)
+    scale = 1 + rng.uniform(-0.03, 0.03)
     sci_psf = psf(scene.fwhm, CENTRE, CENTRE)
     ref_psf = psf(scene.fwhm * ratio, CENTRE, CENTRE)
     residual = sci_psf - scale * ref_psf
@@ -214,7 +214,7 @@ def saturated_star(scene: Scene, rng: np.random.Generator, d: Difficulty) -> Sta
     star = flux * unit
     sci = np.minimum(scene.science + star, sky + ceiling)
     if rng.random() < 0.6:  # charge bleeds along the readout column
-        col, half = int(round(CENTRE)), int(rng.integers(3, 25))
+        col, half = round(CENTRE), int(rng.integers(3, 25))
         sci[max(0, int(CENTRE) - half) : int(CENTRE) + half, col] = sky + ceiling
     ref = scene.reference + _ref_flux(scene, rng, d, flux) * psf(scene.fwhm, CENTRE, CENTRE)
     model = flux * (1 + rng.uniform(-0.05, 0.05)) * unit

@@ -39,7 +39,7 @@ def stratified_split(ids: Sequence[str] | np.ndarray, y: np.ndarray,
     test: list[int] = []
     for members in strata.values():
         members.sort(key=lambda i: _hash_key(seed, ids[i]))
-        test.extend(members[: int(round(test_fraction * len(members)))])
+        test.extend(members[: round(test_fraction * len(members))])
     is_test = np.zeros(len(ids), dtype=bool)
     is_test[test] = True
     return {"test": np.flatnonzero(is_test), "pool": np.flatnonzero(~is_test)}

@@ -56,13 +56,13 @@ def iter_alert_stamps(paths: Iterable[str | Path], skipped: SkipCounter,
     Decode failures, missing or unreadable stamps and (when `survey` is given) alerts of other
     surveys are recorded in `skipped`. The first copy of a repeated alert id wins.
     """
-    paths = [Path(p) for p in paths]
-    for path in paths:
+    path_list = [Path(p) for p in paths]
+    for path in path_list:
         if not path.exists():
             raise FileNotFoundError(f"alert path {path} does not exist; pass a file, directory "
                                     "or tarball of Avro alert packets")
     seen: set[int] = set()
-    for packet, result in iter_alerts(paths):
+    for packet, result in iter_alerts(path_list):
         if isinstance(result, DecodeFailure):
             skipped.add(f"decode:{result.error.reason}", packet.path)
             continue
