@@ -9,6 +9,8 @@ stamp of the real corpus.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from isal import isal_zlib
 
@@ -20,6 +22,8 @@ _GZIP_MAGIC = b"\x1f\x8b"
 # A 63x63 float32 stamp is 16 kB; anything past this is not a cutout and may be a zip bomb.
 MAX_STAMP_BYTES = 64 * 1024 * 1024
 _DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+_END_CARD = re.compile(rb"END {77}")
+_LAYOUT_CARD = re.compile(rb"(BITPIX|NAXIS\d{0,3}|BSCALE|BZERO|BLANK|PCOUNT|GCOUNT) *= +([^ /]+)")
 
 
 def read_stamp(data: bytes) -> np.ndarray:
@@ -54,20 +58,21 @@ def gunzip(data: bytes) -> bytes:
 
 
 def _read_header(raw: bytes, offset: int) -> tuple[dict[str, str], int]:
-    cards: dict[str, str] = {}
+    """The value cards that locate the data, and where the data starts (after the END block)."""
     pos = offset
     while pos + _BLOCK <= len(raw):
         block = raw[pos : pos + _BLOCK]
         pos += _BLOCK
-        for start in range(0, _BLOCK, _CARD):
-            card = block[start : start + _CARD]
-            key = card[:8].rstrip()
-            if key == b"END":
-                return cards, pos
-            if card[8:10] == b"= ":
-                value = card[10:].split(b"/", 1)[0].strip()
-                cards[key.decode("ascii", "replace")] = value.decode("ascii", "replace")
+        for match in _END_CARD.finditer(block):
+            if match.start() % _CARD == 0:
+                return _layout_cards(raw[offset : pos - _BLOCK + match.start()]), pos
     raise DecodeError("bad_fits", "FITS header has no END card (truncated stamp)")
+
+
+def _layout_cards(header: bytes) -> dict[str, str]:
+    # A keyword counts only at the start of an 80-character card, not inside another's text.
+    return {m[1].decode("ascii"): m[2].decode("ascii", "replace")
+            for m in _LAYOUT_CARD.finditer(header) if m.start() % _CARD == 0}
 
 
 def _int_card(cards: dict[str, str], key: str) -> int:
