@@ -49,17 +49,20 @@ def compute_metrics(y_true: np.ndarray, p_real: np.ndarray,
     """All metrics of ALL_METRICS for labels `y_true` (1 = real) and scores `p_real`."""
     y = np.asarray(y_true).astype(np.int64)
     p = np.asarray(p_real, dtype=np.float64)
+    if y.size == 0:
+        zero = dict.fromkeys(PAPER_METRICS, 0.0)
+        return {**zero, "Sum": 0.0, "std_AP": float("nan"), "ROC_AUC": float("nan")}
     pred = (p > threshold).astype(np.int64)
     out = {
         "Pre": float(skm.precision_score(y, pred, zero_division=0)),
-        "Acc": float(skm.accuracy_score(y, pred)) if y.size else 0.0,
+        "Acc": float(skm.accuracy_score(y, pred)),
         "Rec": float(skm.recall_score(y, pred, zero_division=0)),
         "F1": float(skm.f1_score(y, pred, zero_division=0)),
-        "MCC": float(skm.matthews_corrcoef(y, pred)) if y.size else 0.0,
+        "MCC": float(skm.matthews_corrcoef(y, pred)),
         "AP": paper_ap(y, p, threshold),
     }
     out["Sum"] = 100.0 * sum(out[k] for k in PAPER_METRICS)
-    both_classes = y.size > 0 and 0 < y.sum() < y.size
+    both_classes = 0 < y.sum() < y.size
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out["std_AP"] = _safe(skm.average_precision_score(y, p)) if y.sum() > 0 else float("nan")

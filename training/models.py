@@ -1,4 +1,5 @@
-"""The two classifiers the pipeline trains: a compact CNN for 63 x 63 stamps and the paper's ResNet-18.
+"""The two classifiers the pipeline trains: a compact CNN for 63 x 63 stamps and the paper's
+ResNet-18.
 
 Both map float32 triplets `[N, 3, 63, 63]` to two logits `[N, 2]` (index 1 = real), so the
 trainer, the exporter and the metrics never need to know which one they hold.
@@ -25,8 +26,9 @@ class CompactNet(nn.Module):
     """A small CNN sized for 63 x 63 stamps: 63 -> 31 -> 15 -> 7, then average and max pooling.
 
     Only one convolution runs at full resolution because that is where most of the compute
-    goes, which keeps a forward pass near 30 MMAC (ResNet-18 at 224 px needs 1.8 GMAC). Max pooling next to average pooling keeps a strong compact source (a real point source or a
-    cosmic ray) from being diluted by the 7 x 7 background around it.
+    goes, which keeps a forward pass near 30 MMAC (ResNet-18 at 224 px needs 1.8 GMAC).
+    Max pooling next to average pooling keeps a strong compact source (a real point source or
+    a cosmic ray) from being diluted by the 7 x 7 background around it.
     """
 
     def __init__(self, width: int = 16) -> None:
@@ -47,7 +49,7 @@ class CompactNet(nn.Module):
 
 
 class Upsampled(nn.Module):
-    """Bilinear upsampling to `size` (align_corners=True, as the reference code does) before `net`."""
+    """Bilinear upsampling to `size` before `net` (align_corners=True, as the reference does)."""
 
     def __init__(self, net: nn.Module, size: int = 224) -> None:
         super().__init__()

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Keeps int() from truncating 6.9999999 to 6 in the class-ratio arithmetic.
+_EPS = 1e-9
+
 
 @dataclass(frozen=True)
 class PseudoLabels:
@@ -38,11 +41,11 @@ def pseudo_label(p_real: np.ndarray, threshold: float, real_fraction: float) -> 
     elif real_fraction >= 1.0:
         bogus = bogus[:0]
     else:
-        want_real = int(bogus.size * real_fraction / (1.0 - real_fraction))
+        want_real = int(bogus.size * real_fraction / (1.0 - real_fraction) + _EPS)
         if real.size >= want_real:
             real = real[:want_real]
         else:
-            bogus = bogus[: int(real.size / real_fraction - real.size)]
+            bogus = bogus[: int(real.size / real_fraction - real.size + _EPS)]
     index = np.sort(np.concatenate([real, bogus]))
     labels = (p[index] > 0.5).astype(np.int64)
     return PseudoLabels(index=index, labels=labels, n_confident=int(confident.size))

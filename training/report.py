@@ -10,11 +10,11 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import precision_recall_curve, roc_curve
 
-from training.metrics import ALL_METRICS, PAPER_METRICS, confusion  # noqa: E402
+from training.metrics import ALL_METRICS, PAPER_METRICS, confusion
 
 _PERCENT = set(PAPER_METRICS) | {"std_AP", "ROC_AUC"}
 

@@ -22,20 +22,32 @@ def load_datasets(paths: list[str]) -> TripletDataset:
 
 
 def concatenate(parts: list[TripletDataset]) -> TripletDataset:
-    """One dataset holding all `parts`; a part without test/pool splits gets seeded ones."""
+    """One dataset holding all `parts`; a part without test/pool splits gets seeded ones.
+
+    A sample whose id an earlier part already holds is dropped (the simulated set embeds real
+    alerts that a proxy-labelled alert set holds too), so no alert can sit in the test split
+    of one part and the training pool of another.
+    """
+    kept: list[TripletDataset] = []
     splits: dict[str, list[np.ndarray]] = {"test": [], "pool": []}
+    seen: set[str] = set()
     offset = 0
     for part in parts:
-        own = ensure_splits(part).splits
+        part = ensure_splits(part)
+        fresh = np.array([i not in seen for i in part.ids.astype(str)], dtype=bool)
+        seen.update(part.ids.astype(str))
+        new_position = np.cumsum(fresh) - 1
         for name in splits:
-            splits[name].append(np.asarray(own[name]) + offset)
-        offset += len(part)
+            own = np.asarray(part.splits[name])
+            splits[name].append(new_position[own[fresh[own]]] + offset)
+        kept.append(part.subset(np.flatnonzero(fresh)))
+        offset += int(fresh.sum())
     return TripletDataset(
-        x=np.concatenate([p.x for p in parts]),
-        y=np.concatenate([p.y for p in parts]).astype(np.int64),
-        ids=np.concatenate([p.ids.astype(str) for p in parts]),
-        proxy=np.concatenate([p.proxy for p in parts]).astype(bool),
-        family=np.concatenate([p.family.astype(str) for p in parts]),
+        x=np.concatenate([p.x for p in kept]),
+        y=np.concatenate([p.y for p in kept]).astype(np.int64),
+        ids=np.concatenate([p.ids.astype(str) for p in kept]),
+        proxy=np.concatenate([p.proxy for p in kept]).astype(bool),
+        family=np.concatenate([p.family.astype(str) for p in kept]),
         name="+".join(p.name for p in parts),
         splits={k: np.concatenate(v).astype(np.int64) for k, v in splits.items()},
     )
@@ -46,7 +58,7 @@ def stratified_take(y: np.ndarray, fraction: float, rng: np.random.Generator) ->
     taken = []
     for cls in (0, 1):
         members = np.flatnonzero(y == cls)
-        n = int(round(fraction * members.size))
+        n = round(fraction * members.size)
         taken.append(rng.permutation(members)[:n])
     return np.sort(np.concatenate(taken))
 

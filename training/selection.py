@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+# Keeps int() from truncating 6.9999999 to 6 in the class-ratio arithmetic.
+_EPS = 1e-9
+
 MEASURES: tuple[str, ...] = ("least_confidence", "margin", "entropy")
 
 
@@ -49,8 +52,8 @@ def rebalance(chosen: np.ndarray, labels: np.ndarray, real_fraction: float) -> n
     if not 0.0 < real_fraction < 1.0:
         keep = real if real_fraction >= 1.0 else bogus
         return chosen[np.isin(chosen, keep)]
-    want_real = int(bogus.size * real_fraction / (1.0 - real_fraction))
-    want_bogus = int(real.size / real_fraction - real.size)
+    want_real = int(bogus.size * real_fraction / (1.0 - real_fraction) + _EPS)
+    want_bogus = int(real.size / real_fraction - real.size + _EPS)
     if real.size > want_real:
         keep = np.concatenate([real[:want_real], bogus])
     elif bogus.size > want_bogus:

@@ -7,6 +7,7 @@ batches are gathered by index, so data loading never waits on Python workers.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import random
 import time
@@ -37,7 +38,8 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda asked for but torch sees no CUDA device; use --device cpu")
+        raise RuntimeError("--device cuda asked for but torch sees no CUDA device; "
+                           "use --device cpu")
     return torch.device(name)
 
 
@@ -99,15 +101,24 @@ def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, 
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        total += float(loss) * len(idx)
+        total += float(loss.detach()) * len(idx)
         seen += len(idx)
     return total / max(seen, 1)
+
+
+def stage_schedule(n_train: int, cfg: RunConfig) -> tuple[int, int]:
+    """(epochs, lr_step) for a stage of `n_train` samples, stretched to cfg.min_updates steps."""
+    batches = max(1, math.ceil(n_train / cfg.batch_size))
+    epochs = max(cfg.epochs, math.ceil(cfg.min_updates / batches))
+    return epochs, max(1, round(cfg.lr_step * epochs / cfg.epochs))
 
 
 def train_stage(model: nn.Module, train: tuple[np.ndarray, np.ndarray],
                 val: tuple[np.ndarray, np.ndarray], cfg: RunConfig, device: torch.device,
                 desc: str = "stage") -> StageResult:
-    """Train `model` on `train` for cfg.epochs; keep the epoch best on `val` by cfg.select_metric.
+    """Train `model` on `train`; keep the epoch best on `val` by cfg.select_metric.
+
+    The stage runs cfg.epochs epochs, or more when cfg.min_updates asks for it.
 
     Ties go to the later epoch (as in the reference code). Returns the best weights; `model`
     is left holding them too.
@@ -119,11 +130,12 @@ def train_stage(model: nn.Module, train: tuple[np.ndarray, np.ndarray],
     x = torch.from_numpy(np.ascontiguousarray(train[0])).to(home)
     y = torch.from_numpy(np.asarray(train[1], dtype=np.int64)).to(home)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
+    epochs, lr_step = stage_schedule(len(train[1]), cfg)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=lr_step, gamma=cfg.lr_gamma)
     gen = torch.Generator().manual_seed(cfg.seed)
     best_state, best_epoch, best_value = copy.deepcopy(model.state_dict()), 0, -np.inf
     history: list[dict[str, float]] = []
-    bar = tqdm(range(1, cfg.epochs + 1), desc=desc, disable=not cfg.progress, unit="ep")
+    bar = tqdm(range(1, epochs + 1), desc=desc, disable=not cfg.progress, unit="ep")
     for epoch in bar:
         t0 = time.perf_counter()
         lr = opt.param_groups[0]["lr"]

@@ -1,0 +1,212 @@
+"""Training benchmark: compact vs resnet18-224 speed, per-stage wall times, the quality table.
+
+Prints ONE JSON object. Speeds are samples per second on this machine's CPU with the torch
+thread count given (one by default, because the machine is shared); a training sample is one
+forward + backward + Adam step inside a batch. The pipeline part runs `rbc-train run`'s code at
+the scale given by the flags (`--quick`: a few minutes) and reports the stage table and times.
+The model comparison trains both networks on the same labels, same epochs, same test samples.
+
+    .venv/bin/python bench/train.py --quick
+    .venv/bin/python bench/train.py --dataset /work/data/sim-43k --epochs 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from training.config import RunConfig
+from training.dataset import TripletDataset
+from training.metrics import compute_metrics
+from training.models import build_model, count_parameters
+from training.pipeline import run_pipeline
+from training.run_data import load_datasets, make_plan
+from training.trainer import predict, seed_everything, train_stage
+
+DEFAULT_DATASETS = ("/work/data/sim-43k", "/work/data/sim-small")
+
+
+def train_speed(name: str, batch: int, steps: int) -> float:
+    """Training samples per second (forward, backward, Adam step) on random triplets."""
+    model = build_model(name).train()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-4)
+    x, y = torch.randn(batch, 3, 63, 63), torch.randint(0, 2, (batch,))
+
+    def step() -> None:
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    step()  # warm-up: allocation and kernel selection
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return batch * steps / (time.perf_counter() - t0)
+
+
+@torch.no_grad()
+def infer_speed(name: str, batch: int, steps: int) -> float:
+    """Inference samples per second (eval mode, no gradients)."""
+    model = build_model(name).eval()
+    x = torch.randn(batch, 3, 63, 63)
+    model(x)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        model(x)
+    return batch * steps / (time.perf_counter() - t0)
+
+
+def speeds(quick: bool) -> dict[str, float]:
+    """Per-sample speed of both networks: best of a few interleaved repeats.
+
+    The machine is shared, so each figure is the fastest repeat (the least disturbed one), and
+    the two networks are measured alternately so that a busy spell hits both alike.
+    """
+    n = 1 if quick else 3
+    runs: dict[str, list[float]] = {}
+    for _ in range(2 if quick else 3):
+        for key, fn in (("compact_train_samples_per_s", lambda: train_speed("compact", 128, 3 * n)),
+                        ("resnet18_224_train_samples_per_s",
+                         lambda: train_speed("resnet18-224", 32, n)),
+                        ("compact_infer_samples_per_s", lambda: infer_speed("compact", 256, 3 * n)),
+                        ("resnet18_224_infer_samples_per_s",
+                         lambda: infer_speed("resnet18-224", 64, n))):
+            runs.setdefault(key, []).append(fn())
+    out = {key: max(values) for key, values in runs.items()}
+    out["train_speedup"] = out["compact_train_samples_per_s"] / out[
+        "resnet18_224_train_samples_per_s"]
+    out["infer_speedup"] = out["compact_infer_samples_per_s"] / out[
+        "resnet18_224_infer_samples_per_s"]
+    return out
+
+
+def synthetic(n: int = 3000, seed: int = 0) -> TripletDataset:
+    """A stand-in dataset (blob = real, hot pixel = bogus) when no simulated set exists yet."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(np.int64)
+    x = rng.normal(0, 1, (n, 3, 63, 63)).astype(np.float32)
+    yy, xx = np.mgrid[:63, :63]
+    blob = np.exp(-((yy - 31) ** 2 + (xx - 31) ** 2) / 8.0).astype(np.float32)
+    amp = rng.uniform(1.0, 4.0, n).astype(np.float32)
+    x[y == 1, 2] += amp[y == 1, None, None] * blob
+    x[y == 0, 2, 31, 31] += 3 * amp[y == 0]
+    test = np.arange(0, n, 10)
+    return TripletDataset(x, y, np.array([f"syn:{i}" for i in range(n)]), np.zeros(n, bool),
+                          np.full(n, "synthetic"), "synthetic",
+                          {"test": test, "pool": np.setdiff1d(np.arange(n), test)})
+
+
+def pipeline_run(ds: TripletDataset, base: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """Run every stage; return its table rows and wall times."""
+    cfg = RunConfig.model_validate({**base, "run_dir": str(run_dir)})
+    t0 = time.perf_counter()
+    records = run_pipeline(cfg, ds)
+    total = time.perf_counter() - t0
+    return {"scale": {k: v for k, v in cfg.model_dump().items()
+                      if k not in ("run_dir", "progress", "datasets")},
+            "stage_seconds": {r.label: round(r.seconds, 1) for r in records},
+            "pipeline_seconds": round(total, 1),
+            "quality_table": [{"stage": r.label, "n_train": r.n_train, "best_epoch": r.best_epoch,
+                               **{k: (None if v is None else round(v, 5))
+                                  for k, v in r.test_metrics.items()}, **r.info}
+                              for r in records]}
+
+
+def model_comparison(ds: TripletDataset, base: dict[str, Any],
+                     models: tuple[str, ...] = ("compact", "resnet18-224")) -> dict[str, Any]:
+    """ITS of both networks on the same M labels, split, epochs and test samples."""
+    cfg = RunConfig.model_validate(base)
+    plan = make_plan(ds, cfg.m_initial, 0, cfg.val_fraction, cfg.seed, cfg.test_max)
+    tr, va = plan.labelled[~plan.labelled_val], plan.labelled[plan.labelled_val]
+    out: dict[str, Any] = {"scale": {"m_initial": cfg.m_initial, "n_train": int(tr.size),
+                                     "n_val": int(va.size), "n_test": int(plan.test.size),
+                                     "epochs": cfg.epochs, "lr": cfg.lr}}
+    device = torch.device("cpu")
+    for name in models:
+        seed_everything(cfg.seed)
+        model = build_model(name)
+        t0 = time.perf_counter()
+        result = train_stage(model, (ds.x[tr], ds.y[tr]), (ds.x[va], ds.y[va]), cfg, device, name)
+        seconds = time.perf_counter() - t0
+        metrics = compute_metrics(ds.y[plan.test], predict(model, ds.x[plan.test], device, 64))
+        out[name] = {k: round(metrics[k], 5) for k in ("Sum", "MCC", "ROC_AUC")}
+        out[name].update(best_epoch=result.best_epoch, train_seconds=round(seconds, 1))
+    return out
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a few minutes in all")
+    parser.add_argument("--dataset", nargs="+", default=None,
+                        help="dataset path(s); default: the simulated set if present")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per stage")
+    parser.add_argument("--unlabelled", type=int, default=None, help="unlabelled pool size")
+    parser.add_argument("--test-max", type=int, default=None, help="cap on test samples")
+    parser.add_argument("--min-updates", type=int, default=None,
+                        help="at least this many Adam steps per stage (see RunConfig)")
+    parser.add_argument("--compare-m", type=int, default=None,
+                        help="labels for the compact vs resnet18-224 comparison")
+    parser.add_argument("--compare-epochs", type=int, default=None)
+    parser.add_argument("--compare-models", nargs="+", default=["compact", "resnet18-224"],
+                        help="networks in the comparison")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--skip-compare", action="store_true", help="no resnet18-224 training")
+    parser.add_argument("--skip-pipeline", action="store_true", help="no pipeline run")
+    return parser.parse_args(argv)
+
+
+def _dataset(paths: list[str] | None, quick: bool) -> TripletDataset:
+    if paths:
+        return load_datasets(paths)
+    for path in DEFAULT_DATASETS[::-1] if quick else DEFAULT_DATASETS:
+        if Path(path).is_dir():
+            return load_datasets([path])
+    return synthetic()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    ds = _dataset(args.dataset, args.quick)
+    quick = args.quick
+    base: dict[str, Any] = {
+        "datasets": [ds.name], "model": "compact", "m_initial": 900, "k_select": 100,
+        "unlabelled": args.unlabelled or (2000 if quick else 10000), "rounds": 3,
+        "supervised_all": True, "supervised_max": 3000 if quick else 0,
+        "test_max": args.test_max or (1000 if quick else 0),
+        "epochs": args.epochs or (3 if quick else 100), "progress": False,
+        "threads": args.threads, "device": "cpu",
+        "min_updates": args.min_updates if args.min_updates is not None else (150 if quick else 0)}
+    if base["epochs"] < 40:  # short schedules: larger steps, one drop at 80% of the epochs
+        base.update(lr=1e-3, lr_step=max(1, int(0.8 * base["epochs"])), batch_size=128)
+    report: dict[str, Any] = {"threads": args.threads, "device": "cpu",
+                              "compact_parameters": count_parameters(build_model("compact")),
+                              **speeds(quick)}
+    report["dataset"] = {"name": ds.name, "n": len(ds), "fingerprint": ds.fingerprint()}
+    with tempfile.TemporaryDirectory() as tmp:
+        if not args.skip_pipeline:
+            report.update(pipeline_run(ds, base, Path(tmp) / "run"))
+        if not args.skip_compare:
+            compare = {**base, "m_initial": args.compare_m or (200 if quick else 900),
+                       "epochs": args.compare_epochs or (4 if quick else 10),
+                       "test_max": 200 if quick else 1000, "batch_size": 32, "min_updates": 0}
+            compare.update(lr=1e-3, lr_step=max(1, int(0.8 * compare["epochs"])))
+            report["model_comparison"] = model_comparison(ds, compare,
+                                                          tuple(args.compare_models))
+    json.dump(report, sys.stdout, indent=1)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
