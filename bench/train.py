@@ -7,7 +7,7 @@ the scale given by the flags (`--quick`: a few minutes) and reports the stage ta
 The model comparison trains both networks on the same labels, same epochs, same test samples.
 
     .venv/bin/python bench/train.py --quick
-    .venv/bin/python bench/train.py --dataset /work/data/sim-43k --epochs 20
+    .venv/bin/python bench/train.py --dataset data/sim-43k --epochs 20
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from training.pipeline import run_pipeline
 from training.run_data import load_datasets, make_plan
 from training.trainer import predict, seed_everything, train_stage
 
-DEFAULT_DATASETS = ("/work/data/sim-43k", "/work/data/sim-small")
+DEFAULT_DATASETS = ("data/sim-43k", "data/sim-small")
 
 
 def train_speed(name: str, batch: int, steps: int) -> float:
