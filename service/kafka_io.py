@@ -214,15 +214,20 @@ class KafkaConsumer:
         return failed
 
     def lag(self) -> dict[Partition, int]:
-        """High watermark minus position per assigned partition (from cached fetch metadata)."""
+        """High watermark minus position per assigned partition (from cached fetch metadata).
+
+        A partition this consumer has not read from yet has no position: its lag counts from
+        the low watermark, so an empty partition reads 0 rather than going unreported.
+        """
         if not self.assigned:
             return {}
         tps = [TopicPartition(p.topic, p.partition) for p in self.assigned]
         lags: dict[Partition, int] = {}
         for tp in self._consumer.position(tps):
-            _, high = self._consumer.get_watermark_offsets(tp, cached=True) or (-1, -1)
-            if tp.offset >= 0 and high >= 0:
-                lags[Partition(tp.topic, tp.partition)] = max(high - tp.offset, 0)
+            low, high = self._consumer.get_watermark_offsets(tp, cached=True) or (-1, -1)
+            position = tp.offset if tp.offset >= 0 else low
+            if position >= 0 and high >= 0:
+                lags[Partition(tp.topic, tp.partition)] = max(high - position, 0)
         return lags
 
     def close(self) -> None:
