@@ -182,6 +182,23 @@ def one_round(bootstrap: str, packets: list[bytes], args: argparse.Namespace,
             "latency_alerts": len(lat)}
 
 
+def in_process_rate(packets: list[bytes], args: argparse.Namespace) -> float:
+    """Baseline: the same decode + preprocess + batched ONNX scoring of N alerts in one
+    process with no Kafka at all (what `rbc score` does), alerts/s."""
+    from service.decoding import Decoder
+    from service.pipeline import score_batch
+    from service.scoring import Scorer
+
+    decoder = Decoder()
+    scorer = Scorer.load(args.model, "cpu", args.intra_op_threads)
+    stream = [packets[i % len(packets)] for i in range(args.n)]
+    started = time.perf_counter()
+    for i in range(0, len(stream), args.batch_size):
+        results = [r for data in stream[i : i + args.batch_size] for r in decoder.decode(data)]
+        score_batch(results, scorer)
+    return args.n / (time.perf_counter() - started)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--alerts", type=Path, default=SHARED if SHARED.exists()
@@ -203,12 +220,17 @@ def main() -> None:
     rounds = []
     for i in range(args.rounds):
         rounds.append(one_round(bootstrap, packets, args, work, i))
+        rounds[-1]["baseline_no_kafka_alerts_per_s"] = round(in_process_rate(packets, args), 1)
         print(f"round {i + 1}/{args.rounds}: {rounds[-1]}", file=sys.stderr)
     from service.scoring import Scorer
 
     scorer = Scorer.load(args.model, "cpu")
+    alerts_per_s = statistics.median(r["alerts_per_s"] for r in rounds)
+    baseline = statistics.median(r["baseline_no_kafka_alerts_per_s"] for r in rounds)
     print(json.dumps({
-        "alerts_per_s": statistics.median(r["alerts_per_s"] for r in rounds),
+        "alerts_per_s": alerts_per_s,
+        "baseline_no_kafka_alerts_per_s": baseline,
+        "ratio_to_baseline": round(alerts_per_s / baseline, 3),
         "p50_latency_s": statistics.median(r["p50_latency_s"] for r in rounds),
         "p99_latency_s": statistics.median(r["p99_latency_s"] for r in rounds),
         "statistic": f"median of {args.rounds} rounds",
