@@ -79,15 +79,10 @@ def _table_line(row: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     decoder = Decoder(Path(args.schema_dir) if args.schema_dir else None, args.registry_url)
     failures = total = 0
-    previous: Packet | None = None
-    index = 0
-    for packet, result in iter_alerts(args.paths, decoder):
-        index = index + 1 if packet is previous else 0
-        previous = packet
+    for packet, index, result in iter_alerts(args.paths, decoder):
         if isinstance(result, Alert):
             row = describe(packet, index, result, None)
         else:
-            index = result.index
             row = describe(packet, index, None, result.error)
         total += 1
         failures += row["error"] is not None

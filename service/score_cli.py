@@ -27,13 +27,13 @@ from typing import IO, Any
 
 from tqdm import tqdm
 
-from service.alert import Alert, DecodeFailure, DecodeResult
+from service.alert import Alert
 from service.decoding import Decoder
 from service.model_contract import ContractError
 from service.pipeline import DeadLetter, ScoredAlert, score_batch
 from service.records import FORMATS, ScoredRecord, now_ms, open_writer
 from service.scoring import ProviderError, Scorer
-from service.sources import Packet, iter_alerts
+from service.sources import SourcedResult, iter_alerts
 
 DEFAULT_MODEL = Path("models/rbc-compact-default.onnx")
 log = logging.getLogger(__name__)
@@ -104,30 +104,15 @@ class Tally:
         self.surveys.setdefault(survey, Counter())[kind] += 1
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One decoded record with where it came from."""
-
-    packet: Packet
-    record_index: int
-    result: DecodeResult
+def _counted(items: Iterable[SourcedResult], tally: Tally) -> Iterator[SourcedResult]:
+    """Pass records through, counting the packets they came from."""
+    for item in items:
+        tally.packets += item.record_index == 0
+        yield item
 
 
-def _indexed(pairs: Iterable[tuple[Packet, DecodeResult]], tally: Tally) -> Iterator[Item]:
-    """Number records within their packet (a failure keeps the index the decoder gave it)."""
-    last: Packet | None = None
-    position = 0
-    for packet, result in pairs:
-        if packet is not last:
-            last, position = packet, 0
-            tally.packets += 1
-        index = result.index if isinstance(result, DecodeFailure) else position
-        position += 1
-        yield Item(packet, index, result)
-
-
-def _batches(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
-    batch: list[Item] = []
+def _batches(items: Iterator[SourcedResult], size: int) -> Iterator[list[SourcedResult]]:
+    batch: list[SourcedResult] = []
     for item in items:
         batch.append(item)
         if len(batch) == size:
@@ -147,7 +132,7 @@ def score_files(paths: list[str], out: Path, scorer: Scorer, batch_size: int,
     tally = Tally()
     highlights = Highlights(gallery_k, scorer.info.threshold) if gallery_k > 0 else None
     started = time.perf_counter()
-    items = _indexed(iter_alerts(paths, Decoder()), tally)
+    items = _counted(iter_alerts(paths, Decoder()), tally)
     with open_writer(out, include_packets) as writer, files["dead_letters"].open("w") as dead, \
             tqdm(unit=" alerts", desc="scoring", disable=None, file=sys.stderr) as bar:
         for batch in _batches(items, batch_size):
@@ -178,7 +163,7 @@ def _count_scored(scored: ScoredAlert, tally: Tally, highlights: Any) -> None:
         highlights.offer(scored)
 
 
-def _write_dead_letter(fo: IO[str], item: Item, dead: DeadLetter, tally: Tally) -> None:
+def _write_dead_letter(fo: IO[str], item: SourcedResult, dead: DeadLetter, tally: Tally) -> None:
     alert = item.result if isinstance(item.result, Alert) else None
     entry = {"path": item.packet.path, "record_index": item.record_index,
              "alert_id": None if alert is None else str(alert.alert_id),

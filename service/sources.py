@@ -12,6 +12,7 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from service.alert import DecodeError, DecodeFailure, DecodeResult
 from service.decoding import Decoder
@@ -83,16 +84,24 @@ def _archive_packets(path: Path) -> Iterator[Packet | SourceError]:
         yield SourceError(str(path), DecodeError("bad_archive", str(exc)))
 
 
+class SourcedResult(NamedTuple):
+    """One decoded record, the packet it came from and its position inside that packet."""
+
+    packet: Packet
+    record_index: int
+    result: DecodeResult
+
+
 def iter_alerts(paths: Iterable[str | Path],
-                decoder: Decoder | None = None) -> Iterator[tuple[Packet, DecodeResult]]:
-    """Decode every packet under `paths`: one (packet, result) per record.
+                decoder: Decoder | None = None) -> Iterator[SourcedResult]:
+    """Decode every packet under `paths`: one (packet, index, result) per record.
 
     An unreadable file yields one DecodeFailure with an empty packet for that path.
     """
     decoder = decoder or Decoder()
     for item in iter_packets(paths):
         if isinstance(item, SourceError):
-            yield Packet(item.path, b""), DecodeFailure(0, item.error)
+            yield SourcedResult(Packet(item.path, b""), 0, DecodeFailure(0, item.error))
             continue
-        for result in decoder.decode(item.data):
-            yield item, result
+        for index, result in enumerate(decoder.decode(item.data)):
+            yield SourcedResult(item, index, result)

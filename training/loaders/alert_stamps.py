@@ -62,7 +62,7 @@ def iter_alert_stamps(paths: Iterable[str | Path], skipped: SkipCounter,
             raise FileNotFoundError(f"alert path {path} does not exist; pass a file, directory "
                                     "or tarball of Avro alert packets")
     seen: set[int] = set()
-    for packet, result in iter_alerts(path_list):
+    for packet, _, result in iter_alerts(path_list):
         if isinstance(result, DecodeFailure):
             skipped.add(f"decode:{result.error.reason}", packet.path)
             continue

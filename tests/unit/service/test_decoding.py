@@ -74,7 +74,7 @@ def test_vendored_alerts_match_the_manifest(vendored_alerts: Path) -> None:
 
 def test_every_corpus_triplet_builds(shared_data: Path) -> None:
     built = missing = 0
-    for _, result in iter_alerts([shared_data]):
+    for _, _, result in iter_alerts([shared_data]):
         assert isinstance(result, Alert)
         if result.cutouts.complete:
             assert triplet_from_cutouts(result.cutouts).shape == (3, 63, 63)
@@ -240,8 +240,8 @@ def test_sources_walk_directories_and_tarballs(vendored_alerts: Path, tmp_path: 
             archive.add(f, arcname=f"night/{f.name}")
     (tmp_path / "broken.tar.gz").write_bytes(b"not a tarball")
     results = list(iter_alerts([tmp_path]))
-    alerts = [r for _, r in results if isinstance(r, Alert)]
-    failures = [(p.path, r) for p, r in results if isinstance(r, DecodeFailure)]
+    alerts = [r for _, _, r in results if isinstance(r, Alert)]
+    failures = [(p.path, r) for p, _, r in results if isinstance(r, DecodeFailure)]
     assert len(alerts) == len(files)
     assert [(p, f.error.reason) for p, f in failures] == [(str(tmp_path / "broken.tar.gz"),
                                                             "bad_archive")]

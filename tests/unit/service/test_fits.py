@@ -23,7 +23,7 @@ def astropy_stamp(data: bytes) -> np.ndarray:
 
 def all_stamps(root: Path) -> list[bytes]:
     stamps = []
-    for _, result in iter_alerts([root]):
+    for _, _, result in iter_alerts([root]):
         if isinstance(result, Alert):
             c = result.cutouts
             stamps += [s for s in (c.science, c.template, c.difference) if s is not None]

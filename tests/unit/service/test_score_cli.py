@@ -80,7 +80,7 @@ def test_p_real_matches_scoring_each_alert_alone(scored_run: Path, vendored_aler
                                                  model: Path) -> None:
     scorer = Scorer.load(model, "cpu")
     alone = {}
-    for _, result in iter_alerts([vendored_alerts]):
+    for _, _, result in iter_alerts([vendored_alerts]):
         (outcome,) = score_batch([result], scorer)
         if isinstance(outcome, ScoredAlert):
             alone[str(outcome.alert.alert_id)] = outcome.p_real

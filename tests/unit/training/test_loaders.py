@@ -196,7 +196,7 @@ def test_proxy_labels_follow_drb_thresholds() -> None:
     from service.sources import iter_alerts
 
     drb = {f"{a.survey}:{a.alert_id}": float(a.drb or 0.0)
-           for _, a in iter_alerts([CORPUS / "alerce-pipeline"])
+           for _, _, a in iter_alerts([CORPUS / "alerce-pipeline"])
            if isinstance(a, Alert) and a.drbversion}
     report = load_dataset_report(f"proxy:{CORPUS / 'alerce-pipeline'}")
     data = report.dataset
