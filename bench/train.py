@@ -121,25 +121,42 @@ def pipeline_run(ds: TripletDataset, base: dict[str, Any], run_dir: Path) -> dic
                               for r in records]}
 
 
-def model_comparison(ds: TripletDataset, base: dict[str, Any],
+def model_comparison(ds: TripletDataset, base: dict[str, Any], seeds: tuple[int, ...] = (0,),
                      models: tuple[str, ...] = ("compact", "resnet18-224")) -> dict[str, Any]:
-    """ITS of both networks on the same M labels, split, epochs and test samples."""
+    """ITS of both networks on the same M labels, split, epochs and test samples, per seed.
+
+    Each seed draws its own M labels, validation split and test subset, and both networks see
+    that same draw, so the per-seed differences are paired.
+    """
     cfg = RunConfig.model_validate(base)
-    plan = make_plan(ds, cfg.m_initial, 0, cfg.val_fraction, cfg.seed, cfg.test_max)
-    tr, va = plan.labelled[~plan.labelled_val], plan.labelled[plan.labelled_val]
-    out: dict[str, Any] = {"scale": {"m_initial": cfg.m_initial, "n_train": int(tr.size),
-                                     "n_val": int(va.size), "n_test": int(plan.test.size),
-                                     "epochs": cfg.epochs, "lr": cfg.lr}}
+    out: dict[str, Any] = {"scale": {"m_initial": cfg.m_initial, "epochs": cfg.epochs,
+                                     "lr": cfg.lr, "batch_size": cfg.batch_size,
+                                     "test_max": cfg.test_max, "seeds": list(seeds)}}
     device = torch.device("cpu")
+    for seed in seeds:
+        plan = make_plan(ds, cfg.m_initial, 0, cfg.val_fraction, seed, cfg.test_max)
+        tr, va = plan.labelled[~plan.labelled_val], plan.labelled[plan.labelled_val]
+        x_test, y_test = ds.x[plan.test], ds.y[plan.test]
+        for name in models:
+            seed_everything(seed)
+            model = build_model(name)
+            t0 = time.perf_counter()
+            result = train_stage(model, (ds.x[tr], ds.y[tr]), (ds.x[va], ds.y[va]),
+                                 cfg.model_copy(update={"seed": seed}), device, name)
+            seconds = time.perf_counter() - t0
+            metrics = compute_metrics(y_test, predict(model, x_test, device, 64))
+            row = {k: round(metrics[k], 5) for k in ("Sum", "MCC", "ROC_AUC")}
+            row.update(seed=seed, n_train=int(tr.size), n_val=int(va.size),
+                       n_test=int(plan.test.size), best_epoch=result.best_epoch,
+                       train_seconds=round(seconds, 1))
+            out.setdefault(name, []).append(row)
     for name in models:
-        seed_everything(cfg.seed)
-        model = build_model(name)
-        t0 = time.perf_counter()
-        result = train_stage(model, (ds.x[tr], ds.y[tr]), (ds.x[va], ds.y[va]), cfg, device, name)
-        seconds = time.perf_counter() - t0
-        metrics = compute_metrics(ds.y[plan.test], predict(model, ds.x[plan.test], device, 64))
-        out[name] = {k: round(metrics[k], 5) for k in ("Sum", "MCC", "ROC_AUC")}
-        out[name].update(best_epoch=result.best_epoch, train_seconds=round(seconds, 1))
+        out[f"{name}_mean_Sum"] = round(float(np.mean([r["Sum"] for r in out[name]])), 3)
+    if len(models) == 2:
+        a, b = models
+        diffs = [ra["Sum"] - rb["Sum"] for ra, rb in zip(out[a], out[b], strict=True)]
+        out["paired_Sum_difference"] = {"of": f"{a} - {b}", "per_seed": [round(d, 3) for d in diffs],
+                                        "mean": round(float(np.mean(diffs)), 3)}
     return out
 
 
@@ -159,8 +176,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--compare-epochs", type=int, default=None)
     parser.add_argument("--compare-models", nargs="+", default=["compact", "resnet18-224"],
                         help="networks in the comparison")
+    parser.add_argument("--compare-seeds", nargs="+", type=int, default=None,
+                        help="seeds of the comparison (each its own M labels and test subset)")
+    parser.add_argument("--compare-test-max", type=int, default=None,
+                        help="test samples of the comparison (stratified subset)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--skip-compare", action="store_true", help="no resnet18-224 training")
+    parser.add_argument("--skip-speed", action="store_true", help="no per-sample speed runs")
     parser.add_argument("--skip-pipeline", action="store_true", help="no pipeline run")
     return parser.parse_args(argv)
 
@@ -190,8 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     if base["epochs"] < 40:  # short schedules: larger steps, one drop at 80% of the epochs
         base.update(lr=1e-3, lr_step=max(1, int(0.8 * base["epochs"])), batch_size=128)
     report: dict[str, Any] = {"threads": args.threads, "device": "cpu",
-                              "compact_parameters": count_parameters(build_model("compact")),
-                              **speeds(quick)}
+                              "compact_parameters": count_parameters(build_model("compact"))}
+    if not args.skip_speed:
+        report.update(speeds(quick))
     report["dataset"] = {"name": ds.name, "n": len(ds), "fingerprint": ds.fingerprint()}
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_pipeline:
@@ -199,9 +222,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_compare:
             compare = {**base, "m_initial": args.compare_m or (200 if quick else 900),
                        "epochs": args.compare_epochs or (4 if quick else 10),
-                       "test_max": 200 if quick else 1000, "batch_size": 32, "min_updates": 0}
+                       "test_max": args.compare_test_max or (200 if quick else 4000),
+                       "batch_size": 32, "min_updates": 0}
             compare.update(lr=1e-3, lr_step=max(1, int(0.8 * compare["epochs"])))
-            report["model_comparison"] = model_comparison(ds, compare,
+            seeds = tuple(args.compare_seeds or ((0,) if quick else (0, 1, 2)))
+            report["model_comparison"] = model_comparison(ds, compare, seeds,
                                                           tuple(args.compare_models))
     json.dump(report, sys.stdout, indent=1)
     print()

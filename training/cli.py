@@ -11,6 +11,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dataset-info": ("training.dataset_info_cli", "print counts, classes, families and NaN statistics"),
     "gallery": ("training.gallery_cli", "render a PNG grid of triplets per class and family"),
     "run": ("training.run_cli", "run the ITS, ALS and SSLS stages and write a run directory"),
+    "compare": ("training.compare_cli", "tabulate runs (seeds) side by side: mean, spread, gap closed"),
     "export": ("training.export_cli", "export a run's final model to ONNX with its metadata"),
     "evaluate": ("training.evaluate_cli", "evaluate an ONNX model on a dataset through ONNX Runtime"),
 }

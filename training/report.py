@@ -52,20 +52,39 @@ def load_stages(run_dir: Path) -> list[dict[str, Any]]:
     return stages
 
 
+def label_efficiency(stages: list[dict[str, Any]]) -> dict[str, Any]:
+    """How much of the ITS-to-full-supervision gap in Sum the final stage closes.
+
+    gap_closed_fraction = (final - ITS) / (full - ITS): 1 means the final stage matches full
+    supervision, 0 means it is no better than ITS; None when full supervision does not beat
+    ITS (nothing to close). Empty without an ITS and a full-supervision stage.
+    """
+    by_key = {s["key"]: s for s in stages}
+    final = next((s for s in reversed(stages) if s["key"] != "full"), None)
+    if "its" not in by_key or "full" not in by_key or final is None:
+        return {}
+    its, full = by_key["its"]["test_metrics"]["Sum"], by_key["full"]["test_metrics"]["Sum"]
+    last = final["test_metrics"]["Sum"]
+    return {"final_stage": final["label"], "label_efficiency_gap_sum": full - last,
+            "gap_closed_fraction": (last - its) / (full - its) if full > its else None}
+
+
 def write_table(run_dir: Path, stages: list[dict[str, Any]]) -> str:
     """Write table.md and table.json; return the Markdown."""
     rows = [(s["label"], s["test_metrics"]) for s in stages]
     md = table_markdown(rows, "Test split; Sum = Pre+Acc+Rec+F1+MCC+AP in percent; "
                               "AP is the paper's, std_AP the standard average precision")
-    full = next((s for s in stages if s["key"] == "full"), None)
-    final = next((s for s in reversed(stages) if s["key"] != "full"), None)
     summary: dict[str, Any] = {"rows": [{"stage": s["label"], **s["test_metrics"],
                                          "best_epoch": s["best_epoch"], "n_train": s["n_train"],
                                          "seconds": s["seconds"], **s["info"]} for s in stages]}
-    if full and final:
-        gap = full["test_metrics"]["Sum"] - final["test_metrics"]["Sum"]
-        summary["label_efficiency_gap_sum"] = gap
-        md += f"\nFull supervision minus {final['label']}: {gap:+.2f} in Sum.\n"
+    gap = label_efficiency(stages)
+    if gap:
+        summary.update(gap)
+        md += (f"\nFull supervision minus {gap['final_stage']}: "
+               f"{gap['label_efficiency_gap_sum']:+.2f} in Sum")
+        closed = gap["gap_closed_fraction"]
+        md += (f"; the stages after ITS close {100 * closed:.0f}% of the ITS-to-full-supervision "
+               "gap.\n" if closed is not None else ".\n")
     (run_dir / "table.md").write_text(md)
     (run_dir / "table.json").write_text(json.dumps(summary, indent=2))
     return md

@@ -75,6 +75,11 @@ def test_whole_pipeline_writes_stage_table_and_report(finished_run: Path, data_p
     assert labels == ["ITS", "ALS", "SSLS R=1", "SSLS R=2", "Full supervision"]
     table = (finished_run / "table.md").read_text()
     assert "| Pre | Acc | Rec | F1 | MCC | AP | Sum | std_AP | ROC_AUC |" in table
+    sums = dict(_sums(finished_run))
+    summary = json.loads((finished_run / "table.json").read_text())
+    assert summary["label_efficiency_gap_sum"] == pytest.approx(
+        sums["Full supervision"] - sums["SSLS R=2"])
+    assert "Full supervision minus SSLS R=2" in table
     for name in ("metrics_per_stage", "roc_pr", "score_histograms", "confusion_matrices",
                  "training_curves"):
         assert (finished_run / "plots" / f"{name}.png").stat().st_size > 1000
