@@ -16,6 +16,7 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+ModelName = Literal["compact", "compact-coord", "resnet18-224"]
 SelectMetric = Literal["Pre", "Acc", "Rec", "F1", "MCC", "AP", "Sum"]
 SelectionMeasure = Literal["least_confidence", "margin", "entropy"]
 
@@ -28,7 +29,7 @@ class RunConfig(BaseModel):
     datasets: list[str] = Field(default_factory=list, description="dataset paths (concatenated)")
     run_dir: str = Field(default="runs/rbc",
         description="output directory; an existing run resumes")
-    model: Literal["compact", "resnet18-224"] = Field(default="compact", description="network")
+    model: ModelName = Field(default="compact", description="network")
     m_initial: int = Field(default=900, ge=2,
         description="M: labels for the initial training stage")
     k_select: int = Field(default=100, ge=0, description="K: samples chosen for expert labelling")

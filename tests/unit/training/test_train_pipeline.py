@@ -17,7 +17,7 @@ from service.model_contract import ModelInfo
 from service.preprocessing import PREPROCESSING_VERSION
 from training.cli import main as rbc_train
 from training.config import RunConfig
-from training.export import ExportError, check_parity
+from training.export import ExportError, check_parity, to_onnx_bytes
 from training.models import build_model
 
 N = 240
@@ -184,3 +184,13 @@ def test_joined_datasets_drop_repeated_ids_and_keep_splits() -> None:
     assert joined.ids[joined.splits["test"]].tolist() == ["a", "d"]
     assert joined.ids[joined.splits["pool"]].tolist() == ["b", "c", "e"]
     assert joined.x[4, 0, 0, 0] == 2.0  # "e" keeps its own pixels
+
+
+def test_coordinate_channel_model_exports_with_parity() -> None:
+    torch.manual_seed(0)
+    net = build_model("compact-coord").eval()
+    assert "radius" not in net.state_dict()  # a fixed input channel, not a weight
+    model = onnx.load_from_string(to_onnx_bytes(net))
+    assert [i.name for i in model.graph.input] == ["triplets"]
+    x = np.random.default_rng(0).normal(size=(8, 3, 63, 63)).astype(np.float32)
+    assert check_parity(model, net, x) <= 1e-4
