@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from training.loaders import DatasetError, LoadedDataset, load_dataset_report
+from training.loaders import SPEC_HELP, DatasetError, LoadedDataset, load_dataset_report
 
 CHANNELS = ("science", "reference", "difference")
 
@@ -18,8 +18,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Describe a labelled dataset: samples, class balance, families (and which labels are "
         "PROXY labels from ZTF's drb), splits, raw stamp shapes and NaN statistics, and the "
-        "measured difficulty from its card. PATH is a dataset spec: DIR (ZTF-NEW tables), "
-        "FILE.npy (braai), alerts:PATH?labels=FILE or proxy:PATH[?real=0.9&bogus=0.1].")
+        "measured difficulty from its card. " + SPEC_HELP)
     parser.add_argument("dataset", metavar="PATH", help="dataset spec")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
 

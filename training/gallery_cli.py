@@ -7,15 +7,13 @@ import sys
 from pathlib import Path
 
 from training.gallery import render_gallery
-from training.loaders import DatasetError, load_dataset
+from training.loaders import SPEC_HELP, DatasetError, load_dataset
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Render a PNG grid with one row per class and family: science, reference and "
-        "difference of a few seeded random examples, each panel zscale-stretched. PATH is a "
-        "dataset spec: DIR (ZTF-NEW tables), FILE.npy (braai), alerts:PATH?labels=FILE or "
-        "proxy:PATH.")
+        "difference of a few seeded random examples, each panel zscale-stretched. " + SPEC_HELP)
     parser.add_argument("dataset", metavar="PATH", help="dataset spec")
     parser.add_argument("--out", type=Path, default=Path("gallery.png"), help="PNG to write")
     parser.add_argument("--per-group", type=int, default=4, help="examples per row (default 4)")

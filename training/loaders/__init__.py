@@ -31,7 +31,10 @@ from training.loaders.labelled_alerts import load_labelled_alerts
 from training.loaders.proxy import DEFAULT_BOGUS_MAX, DEFAULT_REAL_MIN, load_proxy
 from training.loaders.ztf_new import is_ztf_new_dir, load_ztf_new
 
-__all__ = ["DatasetError", "LoadedDataset", "load_dataset", "load_dataset_report", "parse_spec"]
+__all__ = ["SPEC_HELP", "DatasetError", "LoadedDataset", "load_dataset", "load_dataset_report",
+           "parse_spec"]
+SPEC_HELP = ("PATH is a dataset spec: DIR (ZTF-NEW tables), FILE.npy (braai), "
+             "alerts:PATH?labels=FILE or proxy:PATH[?real=0.9&bogus=0.1].")
 KINDS = ("ztf-new", "braai", "alerts", "proxy")
 _SPLIT_OPTIONS = ("test_fraction", "split_seed")
 

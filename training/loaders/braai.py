@@ -61,14 +61,7 @@ def load_braai(npy: Path, labels: Path | None = None, progress: bool = False) ->
     if len(set(ids)) != len(ids):
         raise DatasetError(f"{csv_path}: candid values repeat; sample ids must be unique")
     builder = TripletBuilder(len(cube))
-    rows = range(len(cube))
-    if progress:
-        from tqdm import tqdm
-
-        rows = tqdm(rows, desc=f"reading {npy.name}", unit="triplet")
-    for i in rows:
-        stamp = np.asarray(cube[i], dtype=np.float32)
-        builder.add(stamp[..., 0], stamp[..., 1], stamp[..., 2], f"{npy} triplet {i}")
+    builder.add_cube(cube, npy, "triplet", progress)
     x, nonfinite = builder.arrays()
     dataset = TripletDataset(x, np.array(y, dtype=np.int64), np.array(ids),
                              np.zeros(len(y), dtype=bool), np.full(len(y), ""),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -64,6 +65,18 @@ class TripletBuilder:
         key = "x".join(map(str, np.shape(science)))
         self.shapes[key] = self.shapes.get(key, 0) + 1
         self.n += 1
+
+    def add_cube(self, stamps: np.ndarray, source: Path, row_name: str = "row",
+                 progress: bool = False) -> None:
+        """Add every (science, reference, difference) triplet of an N x H x W x 3 array."""
+        rows: Any = range(len(stamps))
+        if progress:
+            from tqdm import tqdm
+
+            rows = tqdm(rows, desc=f"reading {source.name}", unit="triplet")
+        for row in rows:
+            stamp = np.asarray(stamps[row], dtype=np.float32)
+            self.add(stamp[..., 0], stamp[..., 1], stamp[..., 2], f"{source} {row_name} {row}")
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         return self.x[: self.n], self.nonfinite[: self.n]

@@ -118,14 +118,7 @@ def _read_table(path: Path, set_name: str, cls: str, builder: TripletBuilder,
         if stamps.ndim != 4 or stamps.shape[-1] != 3:
             raise DatasetError(f"{path}: star_stamp rows have shape {stamps.shape[1:]}, "
                                "expected H x W x 3 (science, reference, difference)")
-        rows = range(len(stamps))
-        if progress:
-            from tqdm import tqdm
-
-            rows = tqdm(rows, desc=f"reading {path.name}", unit="stamp")
-        for row in rows:
-            stamp = np.asarray(stamps[row], dtype=np.float32)
-            builder.add(stamp[..., 0], stamp[..., 1], stamp[..., 2], f"{path} row {row}")
+        builder.add_cube(stamps, path, "row", progress)
         n = len(stamps)
         ids = ([s.strip() for s in data["sample_id"].astype(str)] if "sample_id" in names
                else [f"{set_name}:{cls}:{row}" for row in range(n)])
