@@ -1,5 +1,8 @@
 """Training benchmark: compact vs resnet18-224 speed, per-stage wall times, the quality table.
 
+"compact" in the keys is the project's default compact network (`RunConfig().model`,
+compact-coord); `compact_model` in the output names it.
+
 Prints ONE JSON object. Speeds are samples per second on this machine's CPU with the torch
 thread count given (one by default, because the machine is shared); a training sample is one
 forward + backward + Adam step inside a batch. The pipeline part runs `rbc-train run`'s code at
@@ -11,7 +14,7 @@ one seed's Sum at 540 training labels moves by several points, so one seed decid
     .venv/bin/python bench/train.py --quick
     .venv/bin/python bench/train.py --dataset data/sim-43k --epochs 10 --min-updates 400
     .venv/bin/python bench/train.py --dataset data/sim-43k --skip-pipeline --skip-speed \
-        --compare-models compact-coord resnet18-224 --compare-seeds 0 1 2   # about 50 min
+        --compare-epochs 40 --compare-seeds 0 1 2   # about 2 h (resnet18-224: 40 min a seed)
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from training.run_data import load_datasets, make_plan
 from training.trainer import predict, seed_everything, train_stage
 
 DEFAULT_DATASETS = ("data/sim-43k", "data/sim-small")
+COMPACT = RunConfig().model
 
 
 def train_speed(name: str, batch: int, steps: int) -> float:
@@ -78,10 +82,10 @@ def speeds(quick: bool) -> dict[str, float]:
     n = 1 if quick else 3
     runs: dict[str, list[float]] = {}
     for _ in range(2 if quick else 3):
-        for key, fn in (("compact_train_samples_per_s", lambda: train_speed("compact", 128, 3 * n)),
+        for key, fn in (("compact_train_samples_per_s", lambda: train_speed(COMPACT, 128, 3 * n)),
                         ("resnet18_224_train_samples_per_s",
                          lambda: train_speed("resnet18-224", 32, n)),
-                        ("compact_infer_samples_per_s", lambda: infer_speed("compact", 256, 3 * n)),
+                        ("compact_infer_samples_per_s", lambda: infer_speed(COMPACT, 256, 3 * n)),
                         ("resnet18_224_infer_samples_per_s",
                          lambda: infer_speed("resnet18-224", 64, n))):
             runs.setdefault(key, []).append(fn())
@@ -126,7 +130,7 @@ def pipeline_run(ds: TripletDataset, base: dict[str, Any], run_dir: Path) -> dic
 
 
 def model_comparison(ds: TripletDataset, base: dict[str, Any], seeds: tuple[int, ...] = (0,),
-                     models: tuple[str, ...] = ("compact", "resnet18-224")) -> dict[str, Any]:
+                     models: tuple[str, ...] = (COMPACT, "resnet18-224")) -> dict[str, Any]:
     """ITS of both networks on the same M labels, split, epochs and test samples, per seed.
 
     Each seed draws its own M labels, validation split and test subset, and both networks see
@@ -178,7 +182,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--compare-m", type=int, default=None,
                         help="labels for the compact vs resnet18-224 comparison")
     parser.add_argument("--compare-epochs", type=int, default=None)
-    parser.add_argument("--compare-models", nargs="+", default=["compact", "resnet18-224"],
+    parser.add_argument("--compare-models", nargs="+", default=[COMPACT, "resnet18-224"],
                         help="networks in the comparison")
     parser.add_argument("--compare-seeds", nargs="+", type=int, default=None,
                         help="seeds of the comparison (each its own M labels and test subset)")
@@ -206,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     ds = _dataset(args.dataset, args.quick)
     quick = args.quick
     base: dict[str, Any] = {
-        "datasets": [ds.name], "model": "compact", "m_initial": 900, "k_select": 100,
+        "datasets": [ds.name], "model": COMPACT, "m_initial": 900, "k_select": 100,
         "unlabelled": args.unlabelled or (2000 if quick else 10000), "rounds": 3,
         "supervised_all": True, "supervised_max": 3000 if quick else 0,
         "test_max": args.test_max or (1000 if quick else 0),
@@ -215,8 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         "min_updates": args.min_updates if args.min_updates is not None else (150 if quick else 0)}
     if base["epochs"] < 40:  # short schedules: larger steps, one drop at 80% of the epochs
         base.update(lr=1e-3, lr_step=max(1, int(0.8 * base["epochs"])), batch_size=128)
-    report: dict[str, Any] = {"threads": args.threads, "device": "cpu",
-                              "compact_parameters": count_parameters(build_model("compact"))}
+    report: dict[str, Any] = {"threads": args.threads, "device": "cpu", "compact_model": COMPACT,
+                              "compact_parameters": count_parameters(build_model(COMPACT))}
     if not args.skip_speed:
         report.update(speeds(quick))
     report["dataset"] = {"name": ds.name, "n": len(ds), "fingerprint": ds.fingerprint()}

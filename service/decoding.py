@@ -69,12 +69,15 @@ def make_plan(schema: dict[str, Any]) -> SchemaPlan:
     """Parse a writer schema and its projection; DecodeError if it is not an alert schema."""
     if not isinstance(schema, dict) or schema.get("type") != "record":
         raise DecodeError("unknown_survey", "writer schema is not an Avro record")
-    survey = family_of(schema)
-    try:
+    try:  # parse first: family_of and the projection may assume a well-formed schema
         writer = fastavro.parse_schema(schema, named_schemas={})
-        reader = fastavro.parse_schema(project_schema(schema, fields_for(survey)), named_schemas={})
     except Exception as exc:  # fastavro raises several types for malformed schemas
         raise DecodeError("bad_schema", f"cannot parse writer schema: {exc}") from None
+    survey = family_of(schema)
+    try:
+        reader = fastavro.parse_schema(project_schema(schema, fields_for(survey)), named_schemas={})
+    except Exception as exc:
+        raise DecodeError("bad_schema", f"cannot project writer schema: {exc}") from None
     return SchemaPlan(survey, schema_version_hint(schema), writer, reader)
 
 

@@ -29,7 +29,7 @@ class RunConfig(BaseModel):
     datasets: list[str] = Field(default_factory=list, description="dataset paths (concatenated)")
     run_dir: str = Field(default="runs/rbc",
         description="output directory; an existing run resumes")
-    model: ModelName = Field(default="compact", description="network")
+    model: ModelName = Field(default="compact-coord", description="network")
     m_initial: int = Field(default=900, ge=2,
         description="M: labels for the initial training stage")
     k_select: int = Field(default=100, ge=0, description="K: samples chosen for expert labelling")

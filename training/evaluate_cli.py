@@ -21,6 +21,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="which part of the dataset to score (default: test)")
     parser.add_argument("--proxy-only", action="store_true",
                         help="score only proxy-labelled samples (real alerts labelled by drb)")
+    parser.add_argument("--unseen-by", type=Path, default=None, metavar="RUN_DIR",
+                        help="score only samples (by id) that this run never trained on, "
+                             "labelled or pseudo-labelled; with --split all --proxy-only: "
+                             "every real alert the model behind RUN_DIR never saw")
     parser.add_argument("--threshold", type=float, default=0.5,
                         help="decision threshold (default 0.5, the paper's)")
     parser.add_argument("--batch-size", type=int, default=512, help="inference batch size")
@@ -50,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from service.model_contract import ContractError, ModelInfo
     from training.metrics import compute_metrics, jsonable
     from training.report import table_markdown
-    from training.run_data import ensure_splits, load_datasets
+    from training.run_data import ensure_splits, load_datasets, trained_ids
 
     if not args.model.is_file():
         print(f"rbc-train evaluate: no model at {args.model}", file=sys.stderr)
@@ -72,6 +76,19 @@ def run(args: argparse.Namespace) -> int:
     part = ds if args.split == "all" else ds.split(args.split)
     if args.proxy_only:
         part = part.subset(np.flatnonzero(part.proxy), f"{part.name}:proxy-labelled")
+    if args.unseen_by is not None:
+        if not (args.unseen_by / "config.yaml").is_file():
+            print(f"rbc-train evaluate: {args.unseen_by} is not a run directory (no config.yaml)",
+                  file=sys.stderr)
+            return 2
+        try:
+            seen = trained_ids(args.unseen_by)
+        except (DatasetError, ValueError) as exc:
+            print(f"rbc-train evaluate: cannot rebuild the samples {args.unseen_by} trained on: "
+                  f"{exc}", file=sys.stderr)
+            return 2
+        unseen = np.array([i not in seen for i in part.ids.astype(str)], dtype=bool)
+        part = part.subset(np.flatnonzero(unseen), f"{part.name}:unseen-by-{args.unseen_by.name}")
     p = score_onnx(args.model, part.x, args.batch_size)
     metrics = jsonable(compute_metrics(part.y, np.asarray(p), args.threshold))
     n_proxy = int(part.proxy.sum())

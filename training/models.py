@@ -1,7 +1,8 @@
-"""The two classifiers the pipeline trains: a compact CNN for 63 x 63 stamps and the paper's
-ResNet-18.
+"""The classifiers the pipeline trains: a compact CNN for 63 x 63 stamps, with (the default,
+"compact-coord") or without ("compact") a distance-from-centre input channel, and the paper's
+ResNet-18 ("resnet18-224").
 
-Both map float32 triplets `[N, 3, 63, 63]` to two logits `[N, 2]` (index 1 = real), so the
+All map float32 triplets `[N, 3, 63, 63]` to two logits `[N, 2]` (index 1 = real), so the
 trainer, the exporter and the metrics never need to know which one they hold.
 """
 

@@ -28,7 +28,7 @@ from training.dataset import TripletDataset
 from training.metrics import compute_metrics, jsonable
 from training.models import build_model
 from training.pseudo_label import pseudo_label
-from training.run_data import RunPlan, load_datasets, make_plan, val_flags
+from training.run_data import RunPlan, load_datasets, plan_for, val_flags
 from training.selection import rebalance, select_uncertain
 from training.trainer import predict, resolve_device, seed_everything, train_stage
 
@@ -215,8 +215,7 @@ def run_pipeline(cfg: RunConfig, ds: TripletDataset | None = None) -> list[Stage
         torch.set_num_threads(cfg.threads)
     run_dir = prepare_run_dir(cfg)
     ds = ds if ds is not None else load_datasets(cfg.datasets)
-    plan = make_plan(ds, cfg.m_initial, cfg.unlabelled, cfg.val_fraction, cfg.seed,
-                     cfg.test_max, cfg.supervised_max)
+    plan = plan_for(cfg, ds)
     ctx = RunContext(cfg, ds, plan, resolve_device(cfg.device), run_dir)
     _write_environment(ctx, cfg.datasets)
     np.save(run_dir / PARITY_FILE, ds.x[plan.test[:256]])

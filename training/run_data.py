@@ -7,9 +7,11 @@ datasets and the seed, so a resumed run sees exactly the same split.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from training.config import RunConfig, load_config
 from training.dataset import TripletDataset
 
 
@@ -105,3 +107,23 @@ def make_plan(ds: TripletDataset, m: int, unlabelled: int, val_fraction: float, 
     full = pool if not supervised_max else pool[:supervised_max]
     return RunPlan(test=test, labelled=pool[:m], labelled_val=val_flags(m, val_fraction, rng),
                    unlabelled=pool[m:m + unlabelled], full=full)
+
+
+def plan_for(cfg: RunConfig, ds: TripletDataset) -> RunPlan:
+    """The plan `rbc-train run` draws for `cfg` on `ds`."""
+    return make_plan(ds, cfg.m_initial, cfg.unlabelled, cfg.val_fraction, cfg.seed,
+                     cfg.test_max, cfg.supervised_max)
+
+
+def trained_ids(run_dir: Path) -> set[str]:
+    """Ids of every sample the run in `run_dir` trained on, with a label or a pseudo-label.
+
+    That is its M labels, its whole unlabelled pool (the K expert labels and every
+    pseudo-label are drawn from it) and, when the run measured full supervision, every pool
+    sample: anything else is data none of its stages has seen.
+    """
+    cfg = load_config(run_dir / "config.yaml", {})
+    ds = load_datasets(cfg.datasets)
+    plan = plan_for(cfg, ds)
+    used = [plan.labelled, plan.unlabelled] + ([plan.full] if cfg.supervised_all else [])
+    return set(ds.ids[np.concatenate(used)].astype(str).tolist())

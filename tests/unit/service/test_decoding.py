@@ -175,6 +175,15 @@ def test_bad_messages_are_typed_failures(data: bytes, reason: str) -> None:
     assert failure.error.reason == reason
 
 
+def test_a_field_without_a_name_in_the_writer_schema_is_bad_schema(
+        vendored_alerts: Path) -> None:
+    data = next(iter(sorted(vendored_alerts.glob("*.avro")))).read_bytes()
+    at = data.index(b'"name"', data.index(b'"fields"'))  # the first field's name key
+    [failure] = Decoder().decode(data[:at] + b'"nane"' + data[at + 6:])  # one flipped bit
+    assert isinstance(failure, DecodeFailure)
+    assert failure.error.reason == "bad_schema"
+
+
 def test_confluent_body_of_the_wrong_schema_fails(vendored_alerts: Path) -> None:
     _, [record] = read_records(next(iter(vendored_alerts.glob(f"{LSST_DIR}*.avro"))))
     message = confluent(LSST_9_0_ID, record)

@@ -148,11 +148,12 @@ def test_export_meets_the_contract_and_parity(finished_run: Path, tmp_path: Path
     for batch in (1, 7):
         got = session.run(["p_real"], {"triplets": x[:batch]})[0]
         assert got.shape == (batch,) and got.dtype == np.float32
-    net = build_model("compact")
-    net.load_state_dict(torch.load(finished_run / "stages/3_ssls2/model.pt")["state"])
+    checkpoint = torch.load(finished_run / "stages/3_ssls2/model.pt")
+    net = build_model(checkpoint["model"])
+    net.load_state_dict(checkpoint["state"])
     assert check_parity(model, net, x) <= 1e-4
     with pytest.raises(ExportError):
-        check_parity(model, build_model("compact"), x)  # other weights: parity must fail
+        check_parity(model, build_model(checkpoint["model"]), x)  # other weights: must fail
 
 
 def test_evaluate_reproduces_the_run_test_metrics(finished_run: Path, data_path: Path,
@@ -165,6 +166,40 @@ def test_evaluate_reproduces_the_run_test_metrics(finished_run: Path, data_path:
     want = json.loads((finished_run / "stages/1_als/stage.json").read_text())["test_metrics"]
     for name in ("Pre", "Acc", "Rec", "F1", "MCC", "AP", "Sum"):
         assert got[name] == pytest.approx(want[name], abs=1e-6), name
+
+
+def test_evaluate_unseen_by_a_run_keeps_only_what_it_never_trained_on(
+        finished_run: Path, data_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "model.onnx"
+    assert rbc_train(["export", str(finished_run), "--out", str(out), "--stage", "als"]) == 0
+    report = tmp_path / "eval.json"
+    # The run also trained full supervision on the whole pool: only its test split is unseen.
+    assert rbc_train(["evaluate", str(out), str(data_path), "--split", "all",
+                      "--unseen-by", str(finished_run), "--json", str(report)]) == 0
+    got = json.loads(report.read_text())
+    want = json.loads((finished_run / "stages/1_als/stage.json").read_text())["test_metrics"]
+    from training.loaders import load_dataset
+    from training.run_data import ensure_splits
+
+    assert got["n"] == ensure_splits(load_dataset(str(data_path))).splits["test"].size
+    assert got["metrics"]["Sum"] == pytest.approx(want["Sum"], abs=1e-6)
+    assert rbc_train(["evaluate", str(out), str(data_path), "--unseen-by", str(tmp_path)]) == 2
+
+
+def test_trained_ids_are_the_labels_and_the_pool_of_the_run(data_path: Path,
+                                                            tmp_path: Path) -> None:
+    from training.config import save_config
+    from training.loaders import load_dataset
+    from training.run_data import plan_for, trained_ids
+
+    cfg = RunConfig(datasets=[str(data_path)], m_initial=60, unlabelled=100)
+    save_config(cfg, tmp_path / "config.yaml")
+    ds = load_dataset(str(data_path))
+    plan = plan_for(cfg, ds)
+    seen = trained_ids(tmp_path)
+    assert len(seen) == 160  # M + the unlabelled pool; no full supervision in this config
+    assert seen == set(ds.ids[np.concatenate([plan.labelled, plan.unlabelled])].astype(str))
+    assert seen.isdisjoint(ds.ids[plan.test].astype(str))
 
 
 def test_joined_datasets_drop_repeated_ids_and_keep_splits() -> None:
