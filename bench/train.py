@@ -237,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
             seeds = tuple(args.compare_seeds or ((0,) if quick else (0, 1, 2)))
             report["model_comparison"] = model_comparison(ds, compare, seeds,
                                                           tuple(args.compare_models))
+            if quick:  # 120 labels and a few dozen Adam steps: either network may stay at the prior
+                report["model_comparison"]["note"] = "--quick: checks the mechanics only; " \
+                    "too few labels and steps to rank the networks"
     json.dump(report, sys.stdout, indent=1)
     print()
     return 0
