@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 2
         try:
-            seen = trained_ids(args.unseen_by)
+            seen = trained_ids(args.unseen_by, (args.datasets, ds))
         except (DatasetError, ValueError) as exc:
             print(f"rbc-train evaluate: cannot rebuild the samples {args.unseen_by} trained on: "
                   f"{exc}", file=sys.stderr)

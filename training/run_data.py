@@ -115,15 +115,19 @@ def plan_for(cfg: RunConfig, ds: TripletDataset) -> RunPlan:
                      cfg.test_max, cfg.supervised_max)
 
 
-def trained_ids(run_dir: Path) -> set[str]:
+def trained_ids(run_dir: Path,
+                loaded: tuple[list[str], TripletDataset] | None = None) -> set[str]:
     """Ids of every sample the run in `run_dir` trained on, with a label or a pseudo-label.
 
     That is its M labels, its whole unlabelled pool (the K expert labels and every
     pseudo-label are drawn from it) and, when the run measured full supervision, every pool
-    sample: anything else is data none of its stages has seen.
+    sample: anything else is data none of its stages has seen. `loaded` (dataset specs and
+    their joined dataset) is reused instead of loading the run's datasets again when the
+    specs are the run's own.
     """
     cfg = load_config(run_dir / "config.yaml", {})
-    ds = load_datasets(cfg.datasets)
+    ds = (loaded[1] if loaded is not None and list(loaded[0]) == cfg.datasets
+          else load_datasets(cfg.datasets))
     plan = plan_for(cfg, ds)
     used = [plan.labelled, plan.unlabelled] + ([plan.full] if cfg.supervised_all else [])
     return set(ds.ids[np.concatenate(used)].astype(str).tolist())
