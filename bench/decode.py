@@ -23,9 +23,9 @@ import fastavro
 import numpy as np
 from astropy.io import fits
 
-from service.alert import Alert, DecodeError
-from service.decoding import Decoder
-from service.preprocessing import make_triplet, triplet_from_cutouts
+from rbc1000.alerts.alert import Alert, DecodeError
+from rbc1000.alerts.decoding import Decoder
+from rbc1000.model.preprocessing import make_triplet, triplet_from_cutouts
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared/data/fink-broker/ztf_v4.02"
 

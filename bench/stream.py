@@ -38,9 +38,9 @@ import numpy as np
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from service.kafka_io import KafkaProducer
-from service.replay import Outgoing, replay
-from service.sources import Packet, iter_packets
+from rbc1000.alerts.sources import Packet, iter_packets
+from rbc1000.stream.kafka_io import KafkaProducer
+from rbc1000.stream.replay import Outgoing, replay
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data" / "fink-broker" / "ztf_v4.02"
@@ -185,9 +185,9 @@ def one_round(bootstrap: str, packets: list[bytes], args: argparse.Namespace,
 def in_process_rate(packets: list[bytes], args: argparse.Namespace) -> float:
     """Baseline: the same decode + preprocess + batched ONNX scoring of N alerts in one
     process with no Kafka at all (what `rbc score` does), alerts/s."""
-    from service.decoding import Decoder
-    from service.pipeline import score_batch
-    from service.scoring import Scorer
+    from rbc1000.alerts.decoding import Decoder
+    from rbc1000.model.decisions import score_batch
+    from rbc1000.model.scoring import Scorer
 
     decoder = Decoder()
     scorer = Scorer.load(args.model, "cpu", args.intra_op_threads)
@@ -222,7 +222,7 @@ def main() -> None:
         rounds.append(one_round(bootstrap, packets, args, work, i))
         rounds[-1]["baseline_no_kafka_alerts_per_s"] = round(in_process_rate(packets, args), 1)
         print(f"round {i + 1}/{args.rounds}: {rounds[-1]}", file=sys.stderr)
-    from service.scoring import Scorer
+    from rbc1000.model.scoring import Scorer
 
     scorer = Scorer.load(args.model, "cpu")
     alerts_per_s = statistics.median(r["alerts_per_s"] for r in rounds)

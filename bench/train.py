@@ -31,13 +31,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.config import RunConfig
-from training.dataset import TripletDataset
-from training.metrics import compute_metrics
-from training.models import build_model, count_parameters
-from training.pipeline import run_pipeline
-from training.run_data import load_datasets, make_plan
-from training.trainer import predict, seed_everything, train_stage
+from rbc1000.train.data.dataset import TripletDataset
+from rbc1000.train.method.config import RunConfig
+from rbc1000.train.method.run_data import load_datasets, make_plan
+from rbc1000.train.method.stages import run_pipeline
+from rbc1000.train.nn.networks import build_model, count_parameters
+from rbc1000.train.nn.trainer import predict, seed_everything, train_stage
+from rbc1000.train.report.paper_metrics import compute_metrics
 
 DEFAULT_DATASETS = ("data/sim-43k", "data/sim-small")
 COMPACT: str = RunConfig.model_fields["model"].default

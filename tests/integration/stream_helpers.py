@@ -12,8 +12,8 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from service.kafka_io import KafkaProducer
-from service.replay import Outgoing, replay
+from rbc1000.stream.kafka_io import KafkaProducer
+from rbc1000.stream.replay import Outgoing, replay
 from tests.integration.ops_support import header, unique
 
 

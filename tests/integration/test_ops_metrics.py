@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from service.alert import Alert
-from service.decoding import Decoder
-from service.records import decode_kafka, read_records
-from service.score_cli import score_files
-from service.scoring import Scorer
+from rbc1000.alerts.alert import Alert
+from rbc1000.alerts.decoding import Decoder
+from rbc1000.cli.score import score_files
+from rbc1000.model.scoring import Scorer
+from rbc1000.stream.records import decode_kafka, read_records
 from tests.integration.ops_support import (
     ServeProcess,
     consume_all,
@@ -27,7 +27,7 @@ from tests.integration.ops_support import (
     unique,
     wait_for,
 )
-from tests.model_factory import write_tiny_model
+from tests.support.model_factory import write_tiny_model
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from tests.integration.ops_support import (
     unique,
     wait_for,
 )
-from tests.model_factory import tiny_info, write_tiny_model
+from tests.support.model_factory import tiny_info, write_tiny_model
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from service.records import decode_kafka
+from rbc1000.stream.records import decode_kafka
 from tests.integration.ops_support import (
     ServeProcess,
     consume_all,
@@ -23,7 +23,7 @@ from tests.integration.ops_support import (
     unique,
     wait_for,
 )
-from tests.model_factory import tiny_info, tiny_model, write_tiny_model
+from tests.support.model_factory import tiny_info, tiny_model, write_tiny_model
 
 pytestmark = pytest.mark.integration
 

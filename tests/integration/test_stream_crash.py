@@ -20,7 +20,7 @@ from tests.integration.stream_helpers import (
     sources,
 )
 from tests.integration.stream_setup import StreamTopics, start_serve
-from tests.model_factory import write_tiny_model
+from tests.support.model_factory import write_tiny_model
 
 BATCH = 8
 ROUNDS = 4

@@ -19,7 +19,7 @@ from tests.integration.stream_helpers import (
     stopped_stats,
 )
 from tests.integration.stream_setup import StreamTopics, start_serve
-from tests.model_factory import write_tiny_model
+from tests.support.model_factory import write_tiny_model
 
 PARTITIONS = 4
 

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
-from service.alert import Alert
-from service.decoding import Decoder
-from service.pipeline import ScoredAlert, score_batch
-from service.records import decode_kafka
-from service.replay import framing_schema, iter_outgoing
-from service.scoring import Scorer
+from rbc1000.alerts.alert import Alert
+from rbc1000.alerts.decoding import Decoder
+from rbc1000.model.decisions import ScoredAlert, score_batch
+from rbc1000.model.scoring import Scorer
+from rbc1000.stream.records import decode_kafka
+from rbc1000.stream.replay import framing_schema, iter_outgoing
 from tests.integration.ops_support import ROOT, header, wait_for
 from tests.integration.stream_helpers import (
     committed,
@@ -30,7 +30,7 @@ from tests.integration.stream_helpers import (
     stopped_stats,
 )
 from tests.integration.stream_setup import StreamTopics, start_serve
-from tests.model_factory import write_tiny_model
+from tests.support.model_factory import write_tiny_model
 
 LSST_SCHEMA_ID = 900
 CORRUPT = b"\x00\x00\x00\x03\xe7 this claims schema 999 and is not Avro"

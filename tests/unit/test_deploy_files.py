@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
-from service.cli import COMMANDS
-from service.metrics import METRIC_NAMES
-from service.settings import ServeSettings, load_settings
+from rbc1000.cli.main import COMMANDS
+from rbc1000.ops.metrics import METRIC_NAMES
+from rbc1000.ops.settings import ServeSettings, load_settings
 from tests.integration.ops_support import SERVE_ARGV
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,7 +68,7 @@ def test_image_runs_the_serve_command_the_integration_tests_run() -> None:
     cmd = _exec_form(next(a for w, a in ins if w == "CMD"))
     assert [*entry, *cmd] == SERVE_ARGV
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts[entry[0]] == "service.cli:main"
+    assert scripts[entry[0]] == "rbc1000.cli.main:main"
 
 
 def test_image_is_slim_non_root_and_checks_health() -> None:
@@ -109,7 +109,7 @@ def test_compose_serve_command_and_environment_are_valid_settings(
     for key, value in service["environment"].items():
         assert key.startswith("RBC_"), key
         monkeypatch.setenv(key, str(value))
-    from service.serve_cli import _flags
+    from rbc1000.cli.serve import _flags
 
     settings = load_settings(ServeSettings, _flags(args), None)
     assert settings.input_topics
@@ -140,7 +140,7 @@ def _exposed_names() -> set[str]:
     """Every sample name the metrics can produce (with _total, _bucket, _info suffixes)."""
     from prometheus_client import CollectorRegistry
 
-    from service.metrics import Metrics
+    from rbc1000.ops.metrics import Metrics
 
     metrics = Metrics(CollectorRegistry())
     names = set()

@@ -1,0 +1,213 @@
+"""`rbc score PATH... --out FILE`: the serving pipeline over alert files, no broker, no GPU needed.
+
+Decodes every packet under the paths (alert files; directories, searched recursively for
+*.avro files and tarballs; tarballs), batches the alerts, scores each batch in one ONNX call with
+`rbc1000.model.decisions.score_batch` (exactly what `rbc serve` does per batch) and writes:
+
+- FILE: one scored record per alert, format by extension (.avro with the scored schema and
+  the packet bytes, .csv or .jsonl with the same field names and no packet bytes);
+- FILE's stem + `.deadletter.jsonl`: one line per record that could not be scored
+  (path, record index, ids when known, reason, detail);
+- FILE's stem + `.summary.json`: counts per decision, survey and error kind, throughput;
+- FILE's stem + `.gallery.png`: the triplets found most real, most bogus and least sure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from tqdm import tqdm
+
+from rbc1000.alerts.alert import Alert
+from rbc1000.alerts.decoding import Decoder
+from rbc1000.alerts.sources import SourcedResult, iter_alerts
+from rbc1000.assets import default_model_path
+from rbc1000.model.contract import ContractError
+from rbc1000.model.decisions import DeadLetter, ScoredAlert, score_batch
+from rbc1000.model.scoring import ProviderError, Scorer
+from rbc1000.stream.records import FORMATS, ScoredRecord, now_ms, open_writer
+
+DEFAULT_MODEL = default_model_path()
+log = logging.getLogger(__name__)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__.split("\n\n", 1)[1] if __doc__ else None
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="alert files (.avro), directories or tarballs (.tar.gz)")
+    parser.add_argument("--out", required=True, type=Path,
+                        help=f"scored output file; format by extension: {', '.join(FORMATS)}")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL,
+                        help="ONNX model exported by `rbc-train export` (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=256,
+                        help="alerts per ONNX call (default: %(default)s)")
+    parser.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="ONNX Runtime execution provider (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="ONNX Runtime intra-op threads, 0 = its default (default: 0)")
+    parser.add_argument("--no-packets", action="store_true",
+                        help="leave the original packet bytes out of an .avro output")
+    parser.add_argument("--gallery", type=int, default=4, metavar="K",
+                        help="alerts per group in the PNG gallery, 0 = no picture (default: 4)")
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    if args.batch_size < 1:
+        print("error: --batch-size must be at least 1", file=sys.stderr)
+        return 2
+    if not args.model.is_file():
+        print(f"error: model file {args.model} not found; pass --model, or train and export "
+              "one with `rbc-train run` and `rbc-train export`", file=sys.stderr)
+        return 2
+    try:
+        scorer = Scorer.load(args.model, args.provider, args.threads)
+    except (ContractError, ProviderError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        summary = score_files(args.paths, args.out, scorer, args.batch_size,
+                              include_packets=not args.no_packets, gallery_k=args.gallery)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_summary(summary))
+    return 0
+
+
+def output_paths(out: Path) -> dict[str, Path]:
+    """Where the scored records and their companions go."""
+    stem = out.with_suffix("")
+    return {"scored": out, "dead_letters": Path(f"{stem}.deadletter.jsonl"),
+            "summary": Path(f"{stem}.summary.json"), "gallery": Path(f"{stem}.gallery.png")}
+
+
+@dataclass
+class Tally:
+    """Running counts for the summary."""
+
+    packets: int = 0
+    decisions: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    surveys: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def add(self, survey: str, kind: str) -> None:
+        self.surveys.setdefault(survey, Counter())[kind] += 1
+
+
+def _counted(items: Iterable[SourcedResult], tally: Tally) -> Iterator[SourcedResult]:
+    """Pass records through, counting the packets they came from."""
+    for item in items:
+        tally.packets += item.record_index == 0
+        yield item
+
+
+def _batches(items: Iterator[SourcedResult], size: int) -> Iterator[list[SourcedResult]]:
+    batch: list[SourcedResult] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def score_files(paths: list[str], out: Path, scorer: Scorer, batch_size: int,
+                include_packets: bool = True, gallery_k: int = 4) -> dict[str, Any]:
+    """Score every alert under `paths` into `out` and its companions; returns the summary."""
+    from rbc1000.viz.highlights import Highlights, render  # matplotlib only when a picture is asked
+
+    files = output_paths(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tally = Tally()
+    highlights = Highlights(gallery_k, scorer.info.threshold) if gallery_k > 0 else None
+    started = time.perf_counter()
+    items = _counted(iter_alerts(paths, Decoder()), tally)
+    with open_writer(out, include_packets) as writer, files["dead_letters"].open("w") as dead, \
+            tqdm(unit=" alerts", desc="scoring", disable=None, file=sys.stderr) as bar:
+        for batch in _batches(items, batch_size):
+            outcomes = score_batch([i.result for i in batch], scorer)
+            scored_at = now_ms()
+            for item, outcome in zip(batch, outcomes, strict=True):
+                if isinstance(outcome, DeadLetter):
+                    _write_dead_letter(dead, item, outcome, tally)
+                    continue
+                packet = item.packet.data if include_packets else None
+                writer.write(ScoredRecord.build(outcome, scorer.info, packet, scored_at))
+                _count_scored(outcome, tally, highlights)
+            bar.update(len(batch))
+    seconds = time.perf_counter() - started
+    if highlights is not None and len(highlights):
+        render(highlights, scorer.info, files["gallery"])
+    else:
+        files.pop("gallery")
+    summary = _summary(tally, scorer, seconds, files)
+    files["summary"].write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _count_scored(scored: ScoredAlert, tally: Tally, highlights: Any) -> None:
+    tally.decisions[scored.decision] += 1
+    tally.add(scored.alert.survey, "scored")
+    if highlights is not None:
+        highlights.offer(scored)
+
+
+def _write_dead_letter(fo: IO[str], item: SourcedResult, dead: DeadLetter, tally: Tally) -> None:
+    alert = item.result if isinstance(item.result, Alert) else None
+    entry = {"path": item.packet.path, "record_index": item.record_index,
+             "alert_id": None if alert is None else str(alert.alert_id),
+             "object_id": None if alert is None else alert.object_id,
+             "survey": None if alert is None else alert.survey,
+             "reason": dead.reason, "detail": dead.detail}
+    fo.write(json.dumps(entry) + "\n")
+    tally.errors[dead.reason] += 1
+    tally.add(alert.survey if alert is not None else "unknown", "dead_lettered")
+
+
+def _summary(tally: Tally, scorer: Scorer, seconds: float,
+             files: dict[str, Path]) -> dict[str, Any]:
+    scored = sum(tally.decisions.values())
+    dead = sum(tally.errors.values())
+    return {
+        "model": {"name": scorer.info.name, "version": scorer.info.version,
+                  "provider": scorer.provider, "path": str(scorer.path)},
+        "packets": tally.packets,
+        "records": scored + dead,
+        "scored": scored,
+        "dead_lettered": dead,
+        "decisions": {d: tally.decisions.get(d, 0) for d in ("real", "bogus", "uncertain")},
+        "surveys": {s: dict(c) for s, c in sorted(tally.surveys.items())},
+        "errors": dict(tally.errors.most_common()),
+        "seconds": round(seconds, 3),
+        "records_per_s": round((scored + dead) / seconds, 1) if seconds > 0 else None,
+        "outputs": {k: str(v) for k, v in files.items()},
+    }
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The summary as a few readable lines."""
+    model = summary["model"]
+    lines = [
+        f"model      {model['name']} {model['version']} on {model['provider']}",
+        f"records    {summary['records']} in {summary['packets']} packets: "
+        f"{summary['scored']} scored, {summary['dead_lettered']} dead-lettered",
+        "decisions  " + ", ".join(f"{k} {v}" for k, v in summary["decisions"].items()),
+        "surveys    " + "; ".join(f"{s}: " + ", ".join(f"{k} {v}" for k, v in c.items())
+                                  for s, c in summary["surveys"].items()),
+        "errors     " + (", ".join(f"{k} {v}" for k, v in summary["errors"].items()) or "none"),
+        f"throughput {summary['records_per_s']} records/s ({summary['seconds']} s)",
+    ]
+    lines += [f"wrote      {v}" for v in summary["outputs"].values()]
+    return "\n".join(lines)

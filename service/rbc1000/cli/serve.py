@@ -1,0 +1,175 @@
+"""`rbc serve`: consume alerts from Kafka, score them with the ONNX model and publish the results.
+
+Settings come from flags, `RBC_...` environment variables and a YAML config file
+(`rbc1000.ops.settings.ServeSettings`); secrets (SASL password, TLS key password) only from the
+environment or the file. SIGTERM or Ctrl-C: the batch in hand is finished, flushed and
+committed, then the process exits 0 (a second signal: exit 130 at once). A failure exits 1
+without committing unfinished work; an unusable model or settings exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from rbc1000.alerts.decoding import Decoder
+from rbc1000.model.contract import ContractError
+from rbc1000.model.decisions import LabellingLimiter
+from rbc1000.model.scoring import ModelWatcher, ProviderError, Scorer
+from rbc1000.ops.health import HealthServer, HealthState
+from rbc1000.ops.metrics import Metrics
+from rbc1000.ops.settings import ServeSettings, SettingsError, settings_or_error
+from rbc1000.stream.kafka_io import KafkaConsumer, KafkaFatalError, KafkaProducer
+from rbc1000.stream.loop import StopFlag, StreamProcessor
+
+log = logging.getLogger("service.serve")
+
+EPILOG = """\
+environment: every setting also reads RBC_<NAME> (nested: RBC_KAFKA__<NAME>), e.g.
+  RBC_INPUT_TOPICS='^ztf_[0-9]{8}_programid1$'  RBC_KAFKA__BOOTSTRAP_SERVERS=host:9093
+  RBC_KAFKA__SECURITY_PROTOCOL=SASL_SSL  RBC_KAFKA__SASL_MECHANISM=SCRAM-SHA-512
+  RBC_KAFKA__SASL_USERNAME=me  RBC_KAFKA__SASL_PASSWORD=...  RBC_KAFKA__SSL_CA_LOCATION=ca.pem
+precedence: flags > environment > --config file (YAML with the same names) > defaults.
+outputs: scored records (Confluent-framed Avro, schemas/scored/) to the scored topic, uncertain
+alerts also to the labelling topic (rate-capped), undecodable or unscorable messages to the
+dead-letter topic (original bytes, reason in rbc.error.* headers). See deploy/kafka/README.md.
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Flags of `rbc serve`; every one of them is optional when the environment or file has it."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EPILOG
+    add = parser.add_argument
+    add("--config", type=Path, help="YAML settings file (also RBC_CONFIG_FILE)")
+    add("--bootstrap", help="Kafka bootstrap servers, host:port[,host:port]")
+    add("--topics", help="input topics, comma-separated; ^regex subscribes to a pattern")
+    add("--group", dest="group_id", help="consumer group id (default rbc-scorer)")
+    add("--model", dest="model_path", type=Path, help="ONNX model file (watched for updates)")
+    add("--provider", choices=["auto", "cpu", "cuda"], help="ONNX Runtime provider (auto)")
+    add("--batch-size", type=int, help="alerts per scoring batch at most (256)")
+    add("--batch-max-wait", dest="batch_max_wait_s", type=float,
+        help="seconds to wait for a batch to fill after its first message (0.2)")
+    add("--scored-topic", help="topic of scored records (rbc.scored)")
+    add("--labelling-topic", help="topic of uncertain alerts for labellers (rbc.labelling)")
+    add("--dead-letter-topic", help="topic of undecodable/unscorable messages (rbc.dead-letter)")
+    add("--labelling-rate", dest="labelling_rate_per_s", type=float,
+        help="alerts per second sent to labelling at most (5)")
+    add("--labelling-burst", type=int, help="labelling burst size (50)")
+    add("--no-packet", dest="include_packet", action="store_const", const=False,
+        help="leave the original packet bytes out of scored records")
+    add("--offset-reset", dest="auto_offset_reset", choices=["earliest", "latest"],
+        help="where a new consumer group starts (earliest)")
+    add("--metrics-port", type=int, help="port of /metrics, /healthz, /readyz (9108; 0: any)")
+    add("--intra-op-threads", type=int, help="ONNX Runtime CPU threads (1; 0: its choice)")
+    add("--kafka-option", action="append", default=[], metavar="KEY=VALUE",
+        help="extra librdkafka property, repeatable (never put passwords here: use env)")
+    add("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level (INFO)")
+
+
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    """Only the flags actually given, shaped like ServeSettings."""
+    names = ("group_id", "model_path", "provider", "batch_size", "batch_max_wait_s",
+             "scored_topic", "labelling_topic", "dead_letter_topic", "labelling_rate_per_s",
+             "labelling_burst", "include_packet", "auto_offset_reset", "metrics_port",
+             "intra_op_threads", "log_level")
+    flags: dict[str, Any] = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+    if args.topics:
+        flags["input_topics"] = args.topics
+    kafka: dict[str, Any] = {}
+    if args.bootstrap:
+        kafka["bootstrap_servers"] = args.bootstrap
+    if args.kafka_option:
+        kafka["extra"] = dict(_key_value(o) for o in args.kafka_option)
+    if kafka:
+        flags["kafka"] = kafka
+    return flags
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise SystemExit(f"--kafka-option needs KEY=VALUE, got {text!r}")
+    return key.strip(), value
+
+
+def setup_logging(level: str) -> None:
+    """key=value log lines on stderr."""
+    logging.basicConfig(level=level, force=True,
+                        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the settings, load the model, connect and serve until SIGTERM."""
+    try:
+        settings = settings_or_error(ServeSettings, _flags(args), args.config)
+    except SettingsError as exc:
+        print(exc)
+        return 2
+    setup_logging(settings.log_level)
+    return serve(settings)
+
+
+def serve(settings: ServeSettings) -> int:
+    """Load and check the model, connect to Kafka, run the stream loop; the exit code."""
+    log.info("serve_starting topics=%s group=%s kafka=%s", ",".join(settings.input_topics),
+             settings.group_id, settings.kafka.redacted())
+    try:
+        scorer = Scorer.load(settings.model_path, settings.provider, settings.intra_op_threads)
+    except (ContractError, ProviderError, OSError) as exc:
+        log.error("model_refused path=%s error=%s", settings.model_path, exc)
+        return 2
+    log.info("model_in_use name=%s version=%s provider=%s", scorer.info.name,
+             scorer.info.version, scorer.provider)
+    metrics = Metrics(CollectorRegistry())
+    metrics.set_model(scorer.info, scorer.provider)
+    health = HealthState(on_change=lambda ready: metrics.ready.set(1 if ready else 0))
+    health.set_model_loaded(True)
+    server = None
+    if settings.metrics_port is not None:
+        server = HealthServer(health, metrics.registry, settings.metrics_host,
+                              settings.metrics_port).start()
+    consumer = KafkaConsumer(settings.kafka.client_config(), settings.group_id,
+                             settings.auto_offset_reset)
+    try:
+        return _serve(settings, consumer, scorer, metrics, health)
+    finally:
+        try:
+            consumer.close()  # leaves the group; its revocation commits only acknowledged work
+        except Exception as exc:  # e.g. the broker is gone and the revocation flush failed
+            log.error("consumer_close_failed error=%s committed=finished_work_only", exc)
+        if server is not None:
+            server.stop()
+
+
+def _serve(settings: ServeSettings, consumer: KafkaConsumer, scorer: Scorer, metrics: Metrics,
+           health: HealthState) -> int:
+    """Run the loop until SIGTERM/SIGINT (exit 0) or a failure (exit 1, nothing committed)."""
+    producer = KafkaProducer(settings.kafka.client_config())
+    stop = StopFlag()
+    signal.signal(signal.SIGTERM, stop.set)
+    signal.signal(signal.SIGINT, stop.set)
+    processor = StreamProcessor(
+        settings, consumer, producer, Decoder(settings.schema_dir, settings.registry_url), scorer,
+        watcher=ModelWatcher(settings.model_path, settings.provider, current=scorer,
+                             metrics=metrics, intra_op_threads=settings.intra_op_threads),
+        limiter=LabellingLimiter(settings.labelling_rate_per_s, settings.labelling_burst),
+        metrics=metrics, health=health, stop=stop)
+    try:
+        producer.wait_connected(30.0)
+        processor.run()
+        return 0
+    except KeyboardInterrupt:
+        log.warning("serve_interrupted committed=finished_work_only")
+        return 130
+    except KafkaFatalError as exc:
+        log.error("serve_failed error=%s committed=finished_work_only", exc)
+        return 1
+    except Exception:
+        log.exception("serve_failed committed=finished_work_only")
+        return 1

@@ -1,0 +1,83 @@
+"""The ONNX model contract shared by `training` (export) and `service` (load).
+
+An exported model has one input `triplets` float32 `[N, 3, 63, 63]` (the output of
+`rbc1000.model.preprocessing.make_triplet`, stacked) and one output `p_real` float32 `[N]`,
+plus string metadata under the keys below. The service refuses a model that breaks it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+INPUT_NAME = "triplets"
+OUTPUT_NAME = "p_real"
+
+# Metadata keys (ONNX `metadata_props`, all values are strings).
+KEY_NAME = "rbc.model_name"
+KEY_VERSION = "rbc.model_version"
+KEY_PREPROCESSING = "rbc.preprocessing_version"
+KEY_DATASET_FINGERPRINT = "rbc.dataset_fingerprint"
+KEY_THRESHOLD = "rbc.threshold"
+KEY_LOW_CONFIDENCE = "rbc.low_confidence_band"  # JSON [low, high]
+KEY_TEST_METRICS = "rbc.test_metrics"  # JSON object
+KEY_LABELS = "rbc.label_source"  # free text: what the model learned from
+
+REQUIRED_KEYS = (KEY_NAME, KEY_VERSION, KEY_PREPROCESSING, KEY_THRESHOLD, KEY_LOW_CONFIDENCE)
+
+
+class ContractError(ValueError):
+    """The model file does not honour the contract above."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What a model says about itself through its metadata."""
+
+    name: str
+    version: str
+    preprocessing_version: str
+    threshold: float
+    low_confidence: tuple[float, float]
+    dataset_fingerprint: str = ""
+    label_source: str = ""
+    test_metrics_json: str = "{}"
+
+    def to_metadata(self) -> dict[str, str]:
+        return {
+            KEY_NAME: self.name,
+            KEY_VERSION: self.version,
+            KEY_PREPROCESSING: self.preprocessing_version,
+            KEY_THRESHOLD: repr(float(self.threshold)),
+            KEY_LOW_CONFIDENCE: json.dumps(list(self.low_confidence)),
+            KEY_DATASET_FINGERPRINT: self.dataset_fingerprint,
+            KEY_LABELS: self.label_source,
+            KEY_TEST_METRICS: self.test_metrics_json,
+        }
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, str]) -> ModelInfo:
+        missing = [k for k in REQUIRED_KEYS if k not in meta]
+        if missing:
+            raise ContractError(f"model metadata lacks {missing}; export it with `rbc-train export`")
+        try:
+            low, high = (float(v) for v in json.loads(meta[KEY_LOW_CONFIDENCE]))
+            threshold = float(meta[KEY_THRESHOLD])
+        except (ValueError, TypeError) as exc:
+            raise ContractError(f"unreadable threshold or low-confidence band: {exc}") from exc
+        if not 0.0 <= low <= threshold <= high <= 1.0:
+            raise ContractError(f"need 0 <= low {low} <= threshold {threshold} <= high {high} <= 1")
+        return cls(
+            name=meta[KEY_NAME],
+            version=meta[KEY_VERSION],
+            preprocessing_version=meta[KEY_PREPROCESSING],
+            threshold=threshold,
+            low_confidence=(low, high),
+            dataset_fingerprint=meta.get(KEY_DATASET_FINGERPRINT, ""),
+            label_source=meta.get(KEY_LABELS, ""),
+            test_metrics_json=meta.get(KEY_TEST_METRICS, "{}"),
+        )
+
+    def test_metrics(self) -> dict[str, Any]:
+        return dict(json.loads(self.test_metrics_json or "{}"))

@@ -1,0 +1,108 @@
+"""Prometheus metrics of the scoring service, defined once.
+
+Every name has the `rbc_` prefix and its unit as a suffix; label values come from small
+fixed sets (survey: ztf, lsst, wfst, unknown; decision: real, bogus, uncertain; dead-letter
+reason: the decoder's short error kinds; partitions of the input topics), so the number of
+series stays bounded. Build one `Metrics` per process around a `CollectorRegistry` passed
+in (tests pass a fresh one), never a module-level singleton.
+
+Who records what: `rbc1000.model.decisions.score_batch` records batch sizes, preprocessing and
+scoring latency, `p_real` and the scored / labelling / dead-letter counters of the alerts
+it sees; the run loop records what only it knows (messages consumed, decode latency,
+end-to-end latency, consumer lag, dead letters that never reach the batch function, such
+as undecodable messages).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Literal
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from rbc1000.model.contract import ModelInfo
+
+UNKNOWN_SURVEY = "unknown"
+LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+E2E_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+P_REAL_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
+
+# The names, for dashboards and tests; the exposition adds _total / _bucket / _info suffixes.
+METRIC_NAMES = (
+    "rbc_alerts_consumed_total",
+    "rbc_alerts_scored_total",
+    "rbc_alerts_labelling_total",
+    "rbc_alerts_dead_lettered_total",
+    "rbc_batch_size_alerts",
+    "rbc_decode_latency_seconds",
+    "rbc_preprocess_latency_seconds",
+    "rbc_score_latency_seconds",
+    "rbc_end_to_end_latency_seconds",
+    "rbc_consumer_lag_messages",
+    "rbc_p_real",
+    "rbc_model_info",
+    "rbc_model_reloads_total",
+    "rbc_ready",
+)
+
+
+class Metrics:
+    """All the service's metrics, registered in the given registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.consumed = Counter("rbc_alerts_consumed", "Alert records read from the input "
+                                "(decoded or not), by survey", ["survey"], registry=registry)
+        self.scored = Counter("rbc_alerts_scored", "Alerts scored, by survey and decision",
+                              ["survey", "decision"], registry=registry)
+        self.labelling = Counter("rbc_alerts_labelling", "Uncertain alerts by survey and "
+                                 "outcome: routed to labelling or held back by the rate cap",
+                                 ["survey", "outcome"], registry=registry)
+        self.dead_lettered = Counter("rbc_alerts_dead_lettered", "Alerts or messages sent to "
+                                     "the dead-letter output, by survey and reason",
+                                     ["survey", "reason"], registry=registry)
+        self.batch_size = Histogram("rbc_batch_size_alerts", "Alerts per scoring batch",
+                                    buckets=BATCH_BUCKETS, registry=registry)
+        self.decode_latency = Histogram("rbc_decode_latency_seconds", "Time to decode one "
+                                        "message", buckets=LATENCY_BUCKETS_S, registry=registry)
+        self.preprocess_latency = Histogram("rbc_preprocess_latency_seconds", "Time to build the "
+                                            "triplets of one batch", buckets=LATENCY_BUCKETS_S,
+                                            registry=registry)
+        self.score_latency = Histogram("rbc_score_latency_seconds", "Time of one ONNX scoring "
+                                       "call (one batch)", buckets=LATENCY_BUCKETS_S,
+                                       registry=registry)
+        self.end_to_end_latency = Histogram("rbc_end_to_end_latency_seconds", "From the input "
+                                            "message timestamp to the scored record acknowledged",
+                                            buckets=E2E_BUCKETS_S, registry=registry)
+        self.consumer_lag = Gauge("rbc_consumer_lag_messages", "High watermark minus position, "
+                                  "per assigned input partition", ["topic", "partition"],
+                                  registry=registry)
+        self.p_real = Histogram("rbc_p_real", "Model score p_real (probability of a real "
+                                "source) of scored alerts", buckets=P_REAL_BUCKETS,
+                                registry=registry)
+        self.model_info = Info("rbc_model", "The model serving now and its execution provider",
+                               registry=registry)
+        self.model_reloads = Counter("rbc_model_reloads", "Model file changes seen, by outcome",
+                                     ["outcome"], registry=registry)
+        self.ready = Gauge("rbc_ready", "1 when connected, partitions assigned and a model "
+                           "loaded", registry=registry)
+        for outcome in ("accepted", "refused"):
+            self.model_reloads.labels(outcome=outcome)
+
+    def set_model(self, info: ModelInfo, provider: str) -> None:
+        """Publish which model and execution provider serve now."""
+        self.model_info.info({"name": info.name, "version": info.version, "provider": provider})
+
+    def model_reload(self, outcome: Literal["accepted", "refused"]) -> None:
+        """Count one model file change that was taken up or refused."""
+        self.model_reloads.labels(outcome=outcome).inc()
+
+    def set_lag(self, topic: str, partition: int, lag: int) -> None:
+        """Record the lag of one assigned partition."""
+        self.consumer_lag.labels(topic=topic, partition=str(partition)).set(max(lag, 0))
+
+    def forget_partition(self, topic: str, partition: int) -> None:
+        """Drop the lag series of a partition this consumer no longer owns."""
+        with contextlib.suppress(KeyError):
+            self.consumer_lag.remove(topic, str(partition))

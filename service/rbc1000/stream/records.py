@@ -1,0 +1,219 @@
+"""The scored record: what the service publishes for each alert, and how it is written.
+
+The schema is `schemas/scored/scored_alert.avsc` (scored schema 1.0). Two encodings:
+
+- **Kafka** (scored and labelling topics): Confluent wire format, one record per message:
+  magic byte 0, the 4-byte big-endian schema id `SCORED_SCHEMA_ID` (30100 = 30000 + major*100
+  + minor, beside the project's Rubin ids major*100+minor and WFST ids 10000+major*100+minor),
+  then the schemaless Avro body. Consumers without a registry read the body with the schema
+  file; with a registry, register the schema under that id. `decode_kafka` reads it back.
+- **Files** (`rbc score --out`): chosen by extension. `.avro`: an Avro object container file
+  with the scored schema (packet bytes included unless turned off); `.csv` and `.jsonl`: the
+  same field names without `alert_packet`, `scored_at` written as an ISO-8601 UTC string.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+import fastavro
+from fastavro.write import Writer as AvroWriter
+
+from rbc1000.assets import scored_schema_path
+from rbc1000.model.contract import ModelInfo
+
+if TYPE_CHECKING:
+    from rbc1000.model.decisions import ScoredAlert
+
+SCHEMA_PATH = scored_schema_path()
+SCORED_SCHEMA_ID = 30100
+_CONFLUENT_HEADER = struct.Struct(">bI")
+ROW_FIELDS = ("alert_id", "object_id", "survey", "mjd", "ra", "dec", "band", "p_real",
+              "decision", "model_name", "model_version", "scored_at")
+
+
+@cache
+def scored_schema() -> Any:
+    """The parsed scored schema (parsed once: fastavro keeps named types per parse)."""
+    return fastavro.parse_schema(json.loads(SCHEMA_PATH.read_text()))
+
+
+def now_ms() -> int:
+    """Milliseconds since the Unix epoch, UTC."""
+    return int(datetime.now(UTC).timestamp() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredRecord:
+    """One scored alert as published; field names are those of the scored schema."""
+
+    alert_id: str
+    object_id: str
+    survey: str
+    mjd: float
+    ra: float
+    dec: float
+    band: str
+    p_real: float
+    decision: str
+    model_name: str
+    model_version: str
+    scored_at: int
+    alert_packet: bytes | None
+
+    @classmethod
+    def build(cls, scored: ScoredAlert, info: ModelInfo, packet: bytes | None,
+              scored_at: int | None = None) -> ScoredRecord:
+        """The record for `scored` by the model `info`; `packet` None leaves the bytes out."""
+        alert = scored.alert
+        return cls(
+            alert_id=str(alert.alert_id), object_id=str(alert.object_id), survey=alert.survey,
+            mjd=float(alert.mjd), ra=float(alert.ra), dec=float(alert.dec), band=str(alert.band),
+            p_real=float(scored.p_real), decision=scored.decision, model_name=info.name,
+            model_version=info.version, scored_at=now_ms() if scored_at is None else scored_at,
+            alert_packet=packet,
+        )
+
+    def avro(self) -> dict[str, Any]:
+        """The record as a dict for fastavro."""
+        return {name: getattr(self, name) for name in (*ROW_FIELDS, "alert_packet")}
+
+    def row(self) -> dict[str, Any]:
+        """The record for CSV/JSONL: no packet bytes, scored_at as an ISO-8601 UTC string."""
+        out = {name: getattr(self, name) for name in ROW_FIELDS}
+        out["scored_at"] = iso_utc(self.scored_at)
+        return out
+
+
+def iso_utc(ms: int) -> str:
+    """Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def encode_kafka(record: ScoredRecord) -> bytes:
+    """Confluent-framed schemaless Avro body of one scored record."""
+    buf = io.BytesIO()
+    buf.write(_CONFLUENT_HEADER.pack(0, SCORED_SCHEMA_ID))
+    fastavro.schemaless_writer(buf, scored_schema(), record.avro())
+    return buf.getvalue()
+
+
+def decode_kafka(data: bytes) -> dict[str, Any]:
+    """Read a scored message back; raises ValueError on another framing or schema id."""
+    if len(data) < _CONFLUENT_HEADER.size:
+        raise ValueError("message too short for the Confluent header")
+    magic, schema_id = _CONFLUENT_HEADER.unpack_from(data)
+    if magic != 0 or schema_id != SCORED_SCHEMA_ID:
+        raise ValueError(f"not a scored record: magic {magic}, schema id {schema_id}")
+    body = io.BytesIO(data[_CONFLUENT_HEADER.size:])
+    record = fastavro.schemaless_reader(body, scored_schema(), None)
+    if not isinstance(record, dict):
+        raise ValueError("scored message body is not a record")
+    return record
+
+
+class RecordWriter(Protocol):
+    """Writes scored records to a file; use as a context manager."""
+
+    def write(self, record: ScoredRecord) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _FileWriter:
+    def __init__(self, path: Path, binary: bool) -> None:
+        self._fo: IO[Any] = path.open("wb") if binary else path.open("w", newline="")
+
+    def write(self, record: ScoredRecord) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._fo.close()
+
+    def __enter__(self) -> _FileWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class AvroFileWriter(_FileWriter):
+    """Avro object container file with the scored schema."""
+
+    def __init__(self, path: Path, include_packets: bool = True) -> None:
+        super().__init__(path, binary=True)
+        self._include_packets = include_packets
+        self._writer = AvroWriter(self._fo, scored_schema(), codec="null")
+
+    def write(self, record: ScoredRecord) -> None:
+        data = record.avro()
+        if not self._include_packets:
+            data["alert_packet"] = None
+        self._writer.write(data)
+
+    def close(self) -> None:
+        self._writer.flush()
+        super().close()
+
+
+class CsvWriter(_FileWriter):
+    """CSV with a header row of the scored schema's field names, packet bytes left out."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, binary=False)
+        self._csv = csv.DictWriter(self._fo, fieldnames=ROW_FIELDS)
+        self._csv.writeheader()
+
+    def write(self, record: ScoredRecord) -> None:
+        self._csv.writerow(record.row())
+
+
+class JsonlWriter(_FileWriter):
+    """One JSON object per line, packet bytes left out."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, binary=False)
+
+    def write(self, record: ScoredRecord) -> None:
+        self._fo.write(json.dumps(record.row()) + "\n")
+
+
+FORMATS = (".avro", ".csv", ".jsonl")
+
+
+def open_writer(path: str | Path,
+                include_packets: bool = True) -> AvroFileWriter | CsvWriter | JsonlWriter:
+    """A writer chosen by the file extension (.avro, .csv or .jsonl)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".avro":
+        return AvroFileWriter(path, include_packets)
+    if suffix == ".csv":
+        return CsvWriter(path)
+    if suffix == ".jsonl":
+        return JsonlWriter(path)
+    raise ValueError(f"cannot tell the output format of {path}: use one of {', '.join(FORMATS)}")
+
+
+def read_records(path: str | Path) -> list[Mapping[str, Any]]:
+    """Read back a file written by `open_writer` (for tests and quick looks)."""
+    path = Path(path)
+    if path.suffix.lower() == ".avro":
+        with path.open("rb") as fo:
+            return [dict(r) for r in fastavro.reader(fo) if isinstance(r, dict)]
+    if path.suffix.lower() == ".csv":
+        with path.open(newline="") as fo:
+            return list(csv.DictReader(fo))
+    with path.open() as fo:
+        return [json.loads(line) for line in fo if line.strip()]

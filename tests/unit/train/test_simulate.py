@@ -1,0 +1,132 @@
+"""The simulator: deterministic, balanced as asked, every family present, physics sane."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rbc1000.train.data.simulate import (
+    REAL_MIX,
+    SimulationConfig,
+    SourceAlert,
+    augment,
+    family_plan,
+    remove_transient,
+    simulate,
+)
+from rbc1000.train.data.simulate_families import (
+    BOGUS_FAMILIES,
+    CENTRE,
+    Difficulty,
+    Scene,
+    cosmic_ray,
+    dipole,
+    flux_for_snr,
+    psf,
+    real_point_source,
+)
+
+
+def _alert(i: int, drb: float, rng: np.random.Generator, transient: float = 400.0) -> SourceAlert:
+    """Noise stamps with a few stars and a Gaussian transient at the centre."""
+    sky = rng.normal(100, 5, size=(3, 63, 63)).astype(np.float32)
+    star = 2000 * psf(2.5, 10 + i % 40, 50)
+    sci, ref, diff = sky[0] + star, sky[1] + 2 * star, sky[2] - 100
+    bump = transient * psf(2.5, CENTRE, CENTRE)
+    return SourceAlert(1000 + i, f"fake{i}.avro", sci + bump, ref, diff + bump, 2.5, drb, 0.9)
+
+
+@pytest.fixture(scope="module")
+def alerts() -> list[SourceAlert]:
+    rng = np.random.default_rng(1)
+    drbs = [0.995] * 6 + [0.05] * 3 + [0.8] * 12
+    return [_alert(i, d, rng) for i, d in enumerate(drbs)]
+
+
+def test_counts_families_and_proxy_marks(alerts: list[SourceAlert]) -> None:
+    config = SimulationConfig(n_real=60, n_bogus=120, seed=4)
+    real, bogus, backgrounds = simulate(alerts, config)
+    assert len(real) == 60 and len(bogus) == 120
+    assert {s.family for s in real} == {"alert_drb_real", *REAL_MIX}
+    assert {s.family for s in bogus} == {"alert_drb_bogus", *BOGUS_FAMILIES}
+    for sample in real + bogus:
+        assert sample.proxy == sample.family.startswith("alert_drb")
+        assert sample.stamp.shape == (63, 63, 3) and sample.stamp.dtype == np.float32
+    assert sum(s.proxy for s in real) == 6 and sum(s.proxy for s in bogus) == 3
+    assert len({s.sample_id for s in real + bogus}) == 180
+    assert len(backgrounds) == 18  # drb 0.05 alerts are never backgrounds
+
+
+def _stamps(alerts: list[SourceAlert], config: SimulationConfig) -> np.ndarray:
+    real, bogus, _ = simulate(alerts, config)
+    return np.stack([s.stamp for s in [*real, *bogus]])
+
+
+def test_same_seed_same_bytes_other_seed_differs(alerts: list[SourceAlert]) -> None:
+    config = SimulationConfig(n_real=20, n_bogus=40, seed=7)
+    a, b = _stamps(alerts, config), _stamps(alerts, config)
+    assert a.tobytes() == b.tobytes()
+    c = _stamps(alerts, SimulationConfig(n_real=20, n_bogus=40, seed=8))
+    assert c.tobytes() != a.tobytes()
+
+
+def test_family_plan_follows_the_mix() -> None:
+    plan = family_plan(1000, REAL_MIX, np.random.default_rng(0))
+    assert {f: plan.count(f) for f in REAL_MIX} == {"point_source": 500, "on_host": 300,
+                                                    "variable_star": 200}
+
+
+def test_transient_is_removed_from_the_background(alerts: list[SourceAlert]) -> None:
+    background = remove_transient(alerts[10])
+    centre = background.scene.difference[28:35, 28:35]
+    assert abs(float(centre.mean())) < 3 * background.scene.sigma / 7
+    assert alerts[10].difference[31, 31] > 10 * background.scene.sigma
+
+
+@pytest.mark.parametrize("beta", [None, 3.0])
+def test_psf_has_unit_flux_and_the_asked_width(beta: float | None) -> None:
+    image = psf(3.0, CENTRE, CENTRE, beta)
+    assert image.sum() == pytest.approx(1.0, abs=0.03 if beta else 1e-3)
+    profile = image[31]
+    above = np.flatnonzero(profile >= profile.max() / 2)
+    assert 2 <= above[-1] - above[0] + 1 <= 4
+
+
+def test_injected_source_has_the_asked_signal_to_noise() -> None:
+    unit = psf(2.5, CENTRE, CENTRE)
+    flux = flux_for_snr(unit, 10.0, sigma=2.0)
+    signal = flux * unit
+    # optimal (matched-filter) S/N on white noise of sigma 2
+    assert np.sqrt(np.sum(signal**2)) / 2.0 == pytest.approx(10.0, rel=1e-4)
+
+
+def _scene() -> Scene:
+    rng = np.random.default_rng(3)
+    noise = rng.normal(0, 1, size=(3, 63, 63)).astype(np.float32)
+    return Scene(noise[0] + 50, noise[1] + 20, noise[2], 2.5, 1.0, 1.0)
+
+
+def test_painters_touch_the_right_channels() -> None:
+    scene, d = _scene(), Difficulty()
+    sci, ref, diff = real_point_source(scene, np.random.default_rng(0), d)
+    assert np.array_equal(ref, scene.reference)
+    assert np.allclose(sci - scene.science, diff - scene.difference, atol=1e-4)
+    assert (diff - scene.difference)[31, 31] > 0
+    sci, ref, diff = cosmic_ray(scene, np.random.default_rng(1), d)
+    assert np.array_equal(ref, scene.reference)
+    sci, ref, diff = dipole(scene, np.random.default_rng(2), d)
+    residual = diff - scene.difference
+    assert residual.max() > 0 > residual.min()
+    assert not np.array_equal(ref, scene.reference)
+
+
+def test_augment_keeps_the_three_stamps_aligned() -> None:
+    scene = _scene()
+    marked = Scene(scene.science.copy(), scene.reference.copy(), scene.difference.copy(),
+                   2.5, 1.0, 1.0)
+    for stamp in (marked.science, marked.reference, marked.difference):
+        stamp[5, 9] = 1000.0
+    moved = augment(marked, np.random.default_rng(9), max_shift=3)
+    peaks = {np.unravel_index(np.argmax(s), s.shape)
+             for s in (moved.science, moved.reference, moved.difference)}
+    assert len(peaks) == 1
