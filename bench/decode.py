@@ -77,8 +77,9 @@ def rate(fn, packets: list[bytes]) -> tuple[float, float]:  # type: ignore[no-un
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="directory of alert files")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per path")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N files (0: all)")
@@ -97,16 +98,25 @@ def main() -> None:
     baseline = statistics.median(r[0] for r in naive)
     cpu_rate = statistics.median(r[1] for r in fast)
     cpu_baseline = statistics.median(r[1] for r in naive)
-    print(json.dumps({
-        "data": str(args.data), "packets": len(packets), "rounds": args.rounds, "cores": 1,
-        "alerts_per_s": round(alerts_per_s, 1), "baseline_alerts_per_s": round(baseline, 1),
-        "speedup": round(alerts_per_s / baseline, 2),
-        "alerts_per_cpu_s": round(cpu_rate, 1), "baseline_alerts_per_cpu_s": round(cpu_baseline, 1),
-        "cpu_speedup": round(cpu_rate / cpu_baseline, 2),
-        "alerts_per_s_rounds": [round(r[0], 1) for r in fast],
-        "baseline_alerts_per_s_rounds": [round(r[0], 1) for r in naive],
-        "load_average_1min": round(os.getloadavg()[0], 2),
-    }))
+    print(
+        json.dumps(
+            {
+                "data": str(args.data),
+                "packets": len(packets),
+                "rounds": args.rounds,
+                "cores": 1,
+                "alerts_per_s": round(alerts_per_s, 1),
+                "baseline_alerts_per_s": round(baseline, 1),
+                "speedup": round(alerts_per_s / baseline, 2),
+                "alerts_per_cpu_s": round(cpu_rate, 1),
+                "baseline_alerts_per_cpu_s": round(cpu_baseline, 1),
+                "cpu_speedup": round(cpu_rate / cpu_baseline, 2),
+                "alerts_per_s_rounds": [round(r[0], 1) for r in fast],
+                "baseline_alerts_per_s_rounds": [round(r[0], 1) for r in naive],
+                "load_average_1min": round(os.getloadavg()[0], 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -65,9 +65,13 @@ def bootstrap_address(given: str | None) -> str:
 
 def create_topics(bootstrap: str, names: dict[str, str]) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    topics = [NewTopic(names["tput"], 2, 1), NewTopic(names["lat"], 2, 1),
-              NewTopic(names["scored"], 1, 1, config={"message.timestamp.type": "LogAppendTime"}),
-              NewTopic(names["labelling"], 1, 1), NewTopic(names["dead"], 1, 1)]
+    topics = [
+        NewTopic(names["tput"], 2, 1),
+        NewTopic(names["lat"], 2, 1),
+        NewTopic(names["scored"], 1, 1, config={"message.timestamp.type": "LogAppendTime"}),
+        NewTopic(names["labelling"], 1, 1),
+        NewTopic(names["dead"], 1, 1),
+    ]
     for future in admin.create_topics(topics).values():
         future.result(30)
 
@@ -85,20 +89,30 @@ def publish(bootstrap: str, topic: str, packets: list[bytes], n: int, rate: floa
     return replay(messages, producer, topic, rate_per_s=rate).messages
 
 
-def start_serve(bootstrap: str, names: dict[str, str], model: Path, port: int,
-                args: argparse.Namespace, log: Path) -> subprocess.Popen[bytes]:
+def start_serve(
+    bootstrap: str, names: dict[str, str], model: Path, port: int, args: argparse.Namespace, log: Path
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RBC_")}
-    env.update({
-        "RBC_KAFKA__BOOTSTRAP_SERVERS": bootstrap, "RBC_INPUT_TOPICS": f"{names['tput']},{names['lat']}",
-        "RBC_GROUP_ID": names["group"], "RBC_SCORED_TOPIC": names["scored"],
-        "RBC_LABELLING_TOPIC": names["labelling"], "RBC_DEAD_LETTER_TOPIC": names["dead"],
-        "RBC_MODEL_PATH": str(model), "RBC_PROVIDER": "cpu", "RBC_BATCH_SIZE": str(args.batch_size),
-        "RBC_INTRA_OP_THREADS": str(args.intra_op_threads),
-        "RBC_METRICS_HOST": "127.0.0.1", "RBC_METRICS_PORT": str(port),
-    })
+    env.update(
+        {
+            "RBC_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+            "RBC_INPUT_TOPICS": f"{names['tput']},{names['lat']}",
+            "RBC_GROUP_ID": names["group"],
+            "RBC_SCORED_TOPIC": names["scored"],
+            "RBC_LABELLING_TOPIC": names["labelling"],
+            "RBC_DEAD_LETTER_TOPIC": names["dead"],
+            "RBC_MODEL_PATH": str(model),
+            "RBC_PROVIDER": "cpu",
+            "RBC_BATCH_SIZE": str(args.batch_size),
+            "RBC_INTRA_OP_THREADS": str(args.intra_op_threads),
+            "RBC_METRICS_HOST": "127.0.0.1",
+            "RBC_METRICS_PORT": str(port),
+        }
+    )
     rbc = Path(sys.executable).parent / "rbc"
-    return subprocess.Popen([str(rbc), "serve"], env=env, cwd=ROOT, stdout=log.open("wb"),
-                            stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [str(rbc), "serve"], env=env, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
 
 
 def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 120) -> float:
@@ -132,8 +146,14 @@ def wait_count(bootstrap: str, topic: str, expected: int, timeout_s: float) -> N
 
 def scored_times(bootstrap: str, topic: str, expected: int, timeout_s: float) -> list[Any]:
     """(source topic, source create ms, scored append ms) of `expected` scored records."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.assign([TopicPartition(topic, 0, 0)])
     out: list[Any] = []
     deadline = time.monotonic() + timeout_s
@@ -141,10 +161,11 @@ def scored_times(bootstrap: str, topic: str, expected: int, timeout_s: float) ->
         while len(out) < expected and time.monotonic() < deadline:
             for m in consumer.consume(num_messages=1000, timeout=0.5):
                 if m.error() is None:
-                    h = {str(k): v.decode() if isinstance(v, bytes) else str(v)
-                         for k, v in list(m.headers() or [])}
-                    out.append((h["rbc.source.topic"], int(h["rbc.source.timestamp_ms"]),
-                                m.timestamp()[1]))
+                    h = {
+                        str(k): v.decode() if isinstance(v, bytes) else str(v)
+                        for k, v in list(m.headers() or [])
+                    }
+                    out.append((h["rbc.source.topic"], int(h["rbc.source.timestamp_ms"]), m.timestamp()[1]))
     finally:
         consumer.close()
     if len(out) < expected:
@@ -152,11 +173,11 @@ def scored_times(bootstrap: str, topic: str, expected: int, timeout_s: float) ->
     return out
 
 
-def one_round(bootstrap: str, packets: list[bytes], args: argparse.Namespace,
-              work: Path, index: int) -> dict[str, Any]:
+def one_round(
+    bootstrap: str, packets: list[bytes], args: argparse.Namespace, work: Path, index: int
+) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
-    names = {k: f"bench-{k}-{tag}" for k in ("tput", "lat", "scored", "labelling", "dead",
-                                            "group")}
+    names = {k: f"bench-{k}-{tag}" for k in ("tput", "lat", "scored", "labelling", "dead", "group")}
     create_topics(bootstrap, names)
     publish(bootstrap, names["tput"], packets, args.n, rate=0)
     port = 20000 + int(tag, 16) % 20000
@@ -170,16 +191,17 @@ def one_round(bootstrap: str, packets: list[bytes], args: argparse.Namespace,
         records = scored_times(bootstrap, names["scored"], args.n + n_lat, timeout_s=120)
         last_tput = max(t for topic, _, t in records if topic == names["tput"])
         alerts_per_s = args.n / (last_tput / 1000 - ready)
-        lat = np.array([(t - created) / 1000 for topic, created, t in records
-                        if topic == names["lat"]])
+        lat = np.array([(t - created) / 1000 for topic, created, t in records if topic == names["lat"]])
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
         delete_topics(bootstrap, names)
-    return {"alerts_per_s": round(alerts_per_s, 1),
-            "p50_latency_s": round(float(np.percentile(lat, 50)), 4),
-            "p99_latency_s": round(float(np.percentile(lat, 99)), 4),
-            "latency_alerts": len(lat)}
+    return {
+        "alerts_per_s": round(alerts_per_s, 1),
+        "p50_latency_s": round(float(np.percentile(lat, 50)), 4),
+        "p99_latency_s": round(float(np.percentile(lat, 99)), 4),
+        "latency_alerts": len(lat),
+    }
 
 
 def in_process_rate(packets: list[bytes], args: argparse.Namespace) -> float:
@@ -201,8 +223,9 @@ def in_process_rate(packets: list[bytes], args: argparse.Namespace) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--alerts", type=Path, default=SHARED if SHARED.exists()
-                        else ROOT / "tests" / "data" / "alerts")
+    parser.add_argument(
+        "--alerts", type=Path, default=SHARED if SHARED.exists() else ROOT / "tests" / "data" / "alerts"
+    )
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--bootstrap")
     parser.add_argument("--n", type=int, default=3000, help="alerts for the throughput phase")
@@ -210,8 +233,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="latency phase duration")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--intra-op-threads", type=int, default=1,
-                        help="ONNX Runtime threads of the service (1, its default; 0: ORT's choice)")
+    parser.add_argument(
+        "--intra-op-threads",
+        type=int,
+        default=1,
+        help="ONNX Runtime threads of the service (1, its default; 0: ORT's choice)",
+    )
     args = parser.parse_args()
     bootstrap = bootstrap_address(args.bootstrap)
     packets = load_alerts(args.alerts)
@@ -227,21 +254,30 @@ def main() -> None:
     scorer = Scorer.load(args.model, "cpu")
     alerts_per_s = statistics.median(r["alerts_per_s"] for r in rounds)
     baseline = statistics.median(r["baseline_no_kafka_alerts_per_s"] for r in rounds)
-    print(json.dumps({
-        "alerts_per_s": alerts_per_s,
-        "baseline_no_kafka_alerts_per_s": baseline,
-        "ratio_to_baseline": round(alerts_per_s / baseline, 3),
-        "p50_latency_s": statistics.median(r["p50_latency_s"] for r in rounds),
-        "p99_latency_s": statistics.median(r["p99_latency_s"] for r in rounds),
-        "statistic": f"median of {args.rounds} rounds",
-        "throughput_alerts": args.n, "offered_rate_per_s": args.rate,
-        "latency_seconds_per_round": args.seconds, "batch_size": args.batch_size,
-        "intra_op_threads": args.intra_op_threads,
-        "model": f"{scorer.info.name} {scorer.info.version}", "provider": scorer.provider,
-        "alerts_source": str(args.alerts), "distinct_packets": len(packets),
-        "cpu_cores": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2),
-        "rounds": rounds,
-    }))
+    print(
+        json.dumps(
+            {
+                "alerts_per_s": alerts_per_s,
+                "baseline_no_kafka_alerts_per_s": baseline,
+                "ratio_to_baseline": round(alerts_per_s / baseline, 3),
+                "p50_latency_s": statistics.median(r["p50_latency_s"] for r in rounds),
+                "p99_latency_s": statistics.median(r["p99_latency_s"] for r in rounds),
+                "statistic": f"median of {args.rounds} rounds",
+                "throughput_alerts": args.n,
+                "offered_rate_per_s": args.rate,
+                "latency_seconds_per_round": args.seconds,
+                "batch_size": args.batch_size,
+                "intra_op_threads": args.intra_op_threads,
+                "model": f"{scorer.info.name} {scorer.info.version}",
+                "provider": scorer.provider,
+                "alerts_source": str(args.alerts),
+                "distinct_packets": len(packets),
+                "cpu_cores": os.cpu_count(),
+                "load_average_1m": round(os.getloadavg()[0], 2),
+                "rounds": rounds,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -82,18 +82,16 @@ def speeds(quick: bool) -> dict[str, float]:
     n = 1 if quick else 3
     runs: dict[str, list[float]] = {}
     for _ in range(2 if quick else 3):
-        for key, fn in (("compact_train_samples_per_s", lambda: train_speed(COMPACT, 128, 3 * n)),
-                        ("resnet18_224_train_samples_per_s",
-                         lambda: train_speed("resnet18-224", 32, n)),
-                        ("compact_infer_samples_per_s", lambda: infer_speed(COMPACT, 256, 3 * n)),
-                        ("resnet18_224_infer_samples_per_s",
-                         lambda: infer_speed("resnet18-224", 64, n))):
+        for key, fn in (
+            ("compact_train_samples_per_s", lambda: train_speed(COMPACT, 128, 3 * n)),
+            ("resnet18_224_train_samples_per_s", lambda: train_speed("resnet18-224", 32, n)),
+            ("compact_infer_samples_per_s", lambda: infer_speed(COMPACT, 256, 3 * n)),
+            ("resnet18_224_infer_samples_per_s", lambda: infer_speed("resnet18-224", 64, n)),
+        ):
             runs.setdefault(key, []).append(fn())
     out = {key: max(values) for key, values in runs.items()}
-    out["train_speedup"] = out["compact_train_samples_per_s"] / out[
-        "resnet18_224_train_samples_per_s"]
-    out["infer_speedup"] = out["compact_infer_samples_per_s"] / out[
-        "resnet18_224_infer_samples_per_s"]
+    out["train_speedup"] = out["compact_train_samples_per_s"] / out["resnet18_224_train_samples_per_s"]
+    out["infer_speedup"] = out["compact_infer_samples_per_s"] / out["resnet18_224_infer_samples_per_s"]
     return out
 
 
@@ -108,9 +106,15 @@ def synthetic(n: int = 3000, seed: int = 0) -> TripletDataset:
     x[y == 1, 2] += amp[y == 1, None, None] * blob
     x[y == 0, 2, 31, 31] += 3 * amp[y == 0]
     test = np.arange(0, n, 10)
-    return TripletDataset(x, y, np.array([f"syn:{i}" for i in range(n)]), np.zeros(n, bool),
-                          np.full(n, "synthetic"), "synthetic",
-                          {"test": test, "pool": np.setdiff1d(np.arange(n), test)})
+    return TripletDataset(
+        x,
+        y,
+        np.array([f"syn:{i}" for i in range(n)]),
+        np.zeros(n, bool),
+        np.full(n, "synthetic"),
+        "synthetic",
+        {"test": test, "pool": np.setdiff1d(np.arange(n), test)},
+    )
 
 
 def pipeline_run(ds: TripletDataset, base: dict[str, Any], run_dir: Path) -> dict[str, Any]:
@@ -119,27 +123,45 @@ def pipeline_run(ds: TripletDataset, base: dict[str, Any], run_dir: Path) -> dic
     t0 = time.perf_counter()
     records = run_pipeline(cfg, ds)
     total = time.perf_counter() - t0
-    return {"scale": {k: v for k, v in cfg.model_dump().items()
-                      if k not in ("run_dir", "progress", "datasets")},
-            "stage_seconds": {r.label: round(r.seconds, 1) for r in records},
-            "pipeline_seconds": round(total, 1),
-            "quality_table": [{"stage": r.label, "n_train": r.n_train, "best_epoch": r.best_epoch,
-                               **{k: (None if v is None else round(v, 5))
-                                  for k, v in r.test_metrics.items()}, **r.info}
-                              for r in records]}
+    return {
+        "scale": {k: v for k, v in cfg.model_dump().items() if k not in ("run_dir", "progress", "datasets")},
+        "stage_seconds": {r.label: round(r.seconds, 1) for r in records},
+        "pipeline_seconds": round(total, 1),
+        "quality_table": [
+            {
+                "stage": r.label,
+                "n_train": r.n_train,
+                "best_epoch": r.best_epoch,
+                **{k: (None if v is None else round(v, 5)) for k, v in r.test_metrics.items()},
+                **r.info,
+            }
+            for r in records
+        ],
+    }
 
 
-def model_comparison(ds: TripletDataset, base: dict[str, Any], seeds: tuple[int, ...] = (0,),
-                     models: tuple[str, ...] = (COMPACT, "resnet18-224")) -> dict[str, Any]:
+def model_comparison(
+    ds: TripletDataset,
+    base: dict[str, Any],
+    seeds: tuple[int, ...] = (0,),
+    models: tuple[str, ...] = (COMPACT, "resnet18-224"),
+) -> dict[str, Any]:
     """ITS of both networks on the same M labels, split, epochs and test samples, per seed.
 
     Each seed draws its own M labels, validation split and test subset, and both networks see
     that same draw, so the per-seed differences are paired.
     """
     cfg = RunConfig.model_validate(base)
-    out: dict[str, Any] = {"scale": {"m_initial": cfg.m_initial, "epochs": cfg.epochs,
-                                     "lr": cfg.lr, "batch_size": cfg.batch_size,
-                                     "test_max": cfg.test_max, "seeds": list(seeds)}}
+    out: dict[str, Any] = {
+        "scale": {
+            "m_initial": cfg.m_initial,
+            "epochs": cfg.epochs,
+            "lr": cfg.lr,
+            "batch_size": cfg.batch_size,
+            "test_max": cfg.test_max,
+            "seeds": list(seeds),
+        }
+    }
     device = torch.device("cpu")
     for seed in seeds:
         plan = make_plan(ds, cfg.m_initial, 0, cfg.val_fraction, seed, cfg.test_max)
@@ -149,46 +171,81 @@ def model_comparison(ds: TripletDataset, base: dict[str, Any], seeds: tuple[int,
             seed_everything(seed)
             model = build_model(name)
             t0 = time.perf_counter()
-            result = train_stage(model, (ds.x[tr], ds.y[tr]), (ds.x[va], ds.y[va]),
-                                 cfg.model_copy(update={"seed": seed}), device, name)
+            result = train_stage(
+                model,
+                (ds.x[tr], ds.y[tr]),
+                (ds.x[va], ds.y[va]),
+                cfg.model_copy(update={"seed": seed}),
+                device,
+                name,
+            )
             seconds = time.perf_counter() - t0
             metrics = compute_metrics(y_test, predict(model, x_test, device, 64))
             row = {k: round(metrics[k], 5) for k in ("Sum", "MCC", "ROC_AUC")}
-            row.update(seed=seed, n_train=int(tr.size), n_val=int(va.size),
-                       n_test=int(plan.test.size), best_epoch=result.best_epoch,
-                       train_seconds=round(seconds, 1))
+            row.update(
+                seed=seed,
+                n_train=int(tr.size),
+                n_val=int(va.size),
+                n_test=int(plan.test.size),
+                best_epoch=result.best_epoch,
+                train_seconds=round(seconds, 1),
+            )
             out.setdefault(name, []).append(row)
     for name in models:
         out[f"{name}_mean_Sum"] = round(float(np.mean([r["Sum"] for r in out[name]])), 3)
     if len(models) == 2:
         a, b = models
         diffs = [ra["Sum"] - rb["Sum"] for ra, rb in zip(out[a], out[b], strict=True)]
-        out["paired_Sum_difference"] = {"of": f"{a} - {b}", "per_seed": [round(d, 3) for d in diffs],
-                                        "mean": round(float(np.mean(diffs)), 3)}
+        out["paired_Sum_difference"] = {
+            "of": f"{a} - {b}",
+            "per_seed": [round(d, 3) for d in diffs],
+            "mean": round(float(np.mean(diffs)), 3),
+        }
     return out
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="a few minutes in all")
-    parser.add_argument("--dataset", nargs="+", default=None,
-                        help="dataset path(s); default: the simulated set if present")
+    parser.add_argument(
+        "--dataset", nargs="+", default=None, help="dataset path(s); default: the simulated set if present"
+    )
     parser.add_argument("--epochs", type=int, default=None, help="epochs per stage")
     parser.add_argument("--unlabelled", type=int, default=None, help="unlabelled pool size")
     parser.add_argument("--test-max", type=int, default=None, help="cap on test samples")
-    parser.add_argument("--min-updates", type=int, default=None,
-                        help="at least this many Adam steps per stage (see RunConfig)")
-    parser.add_argument("--compare-m", type=int, default=None,
-                        help="labels for the compact vs resnet18-224 comparison")
-    parser.add_argument("--compare-epochs", type=int, default=None,
-                        help="epochs of the comparison (default 40; the paper trains 100)")
-    parser.add_argument("--compare-models", nargs="+", default=[COMPACT, "resnet18-224"],
-                        help="networks in the comparison")
-    parser.add_argument("--compare-seeds", nargs="+", type=int, default=None,
-                        help="seeds of the comparison (each its own M labels and test subset)")
-    parser.add_argument("--compare-test-max", type=int, default=None,
-                        help="test samples of the comparison (stratified subset)")
+    parser.add_argument(
+        "--min-updates",
+        type=int,
+        default=None,
+        help="at least this many Adam steps per stage (see RunConfig)",
+    )
+    parser.add_argument(
+        "--compare-m", type=int, default=None, help="labels for the compact vs resnet18-224 comparison"
+    )
+    parser.add_argument(
+        "--compare-epochs",
+        type=int,
+        default=None,
+        help="epochs of the comparison (default 40; the paper trains 100)",
+    )
+    parser.add_argument(
+        "--compare-models", nargs="+", default=[COMPACT, "resnet18-224"], help="networks in the comparison"
+    )
+    parser.add_argument(
+        "--compare-seeds",
+        nargs="+",
+        type=int,
+        default=None,
+        help="seeds of the comparison (each its own M labels and test subset)",
+    )
+    parser.add_argument(
+        "--compare-test-max",
+        type=int,
+        default=None,
+        help="test samples of the comparison (stratified subset)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--skip-compare", action="store_true", help="no resnet18-224 training")
     parser.add_argument("--skip-speed", action="store_true", help="no per-sample speed runs")
@@ -211,17 +268,29 @@ def main(argv: list[str] | None = None) -> int:
     ds = _dataset(args.dataset, args.quick)
     quick = args.quick
     base: dict[str, Any] = {
-        "datasets": [ds.name], "model": COMPACT, "m_initial": 900, "k_select": 100,
-        "unlabelled": args.unlabelled or (2000 if quick else 10000), "rounds": 3,
-        "supervised_all": True, "supervised_max": 3000 if quick else 0,
+        "datasets": [ds.name],
+        "model": COMPACT,
+        "m_initial": 900,
+        "k_select": 100,
+        "unlabelled": args.unlabelled or (2000 if quick else 10000),
+        "rounds": 3,
+        "supervised_all": True,
+        "supervised_max": 3000 if quick else 0,
         "test_max": args.test_max or (1000 if quick else 0),
-        "epochs": args.epochs or (3 if quick else 100), "progress": False,
-        "threads": args.threads, "device": "cpu",
-        "min_updates": args.min_updates if args.min_updates is not None else (150 if quick else 0)}
+        "epochs": args.epochs or (3 if quick else 100),
+        "progress": False,
+        "threads": args.threads,
+        "device": "cpu",
+        "min_updates": args.min_updates if args.min_updates is not None else (150 if quick else 0),
+    }
     if base["epochs"] < 40:  # short schedules: larger steps, one drop at 80% of the epochs
         base.update(lr=1e-3, lr_step=max(1, int(0.8 * base["epochs"])), batch_size=128)
-    report: dict[str, Any] = {"threads": args.threads, "device": "cpu", "compact_model": COMPACT,
-                              "compact_parameters": count_parameters(build_model(COMPACT))}
+    report: dict[str, Any] = {
+        "threads": args.threads,
+        "device": "cpu",
+        "compact_model": COMPACT,
+        "compact_parameters": count_parameters(build_model(COMPACT)),
+    }
     if not args.skip_speed:
         report.update(speeds(quick))
     report["dataset"] = {"name": ds.name, "n": len(ds), "fingerprint": ds.fingerprint()}
@@ -229,17 +298,21 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_pipeline:
             report.update(pipeline_run(ds, base, Path(tmp) / "run"))
         if not args.skip_compare:
-            compare = {**base, "m_initial": args.compare_m or (200 if quick else 900),
-                       "epochs": args.compare_epochs or (4 if quick else 40),
-                       "test_max": args.compare_test_max or (200 if quick else 4000),
-                       "batch_size": 32, "min_updates": 0}
+            compare = {
+                **base,
+                "m_initial": args.compare_m or (200 if quick else 900),
+                "epochs": args.compare_epochs or (4 if quick else 40),
+                "test_max": args.compare_test_max or (200 if quick else 4000),
+                "batch_size": 32,
+                "min_updates": 0,
+            }
             compare.update(lr=1e-3, lr_step=max(1, int(0.8 * compare["epochs"])))
             seeds = tuple(args.compare_seeds or ((0,) if quick else (0, 1, 2)))
-            report["model_comparison"] = model_comparison(ds, compare, seeds,
-                                                          tuple(args.compare_models))
+            report["model_comparison"] = model_comparison(ds, compare, seeds, tuple(args.compare_models))
             if quick:  # 120 labels and a few dozen Adam steps: either network may stay at the prior
-                report["model_comparison"]["note"] = "--quick: checks the mechanics only; " \
-                    "too few labels and steps to rank the networks"
+                report["model_comparison"]["note"] = (
+                    "--quick: checks the mechanics only; too few labels and steps to rank the networks"
+                )
     json.dump(report, sys.stdout, indent=1)
     print()
     return 0

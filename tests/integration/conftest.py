@@ -28,8 +28,10 @@ def bootstrap() -> str:
     """host:port of the test broker, checked to answer."""
     address = os.environ.get(BOOTSTRAP_ENV, "").strip()
     if not address:
-        message = (f"{BOOTSTRAP_ENV} is not set: start a broker with deploy/kafka/kafka.sh start "
-                   f"and export {BOOTSTRAP_ENV}=$(cat deploy/kafka/.work/bootstrap)")
+        message = (
+            f"{BOOTSTRAP_ENV} is not set: start a broker with deploy/kafka/kafka.sh start "
+            f"and export {BOOTSTRAP_ENV}=$(cat deploy/kafka/.work/bootstrap)"
+        )
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)

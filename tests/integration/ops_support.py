@@ -44,8 +44,7 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def wait_for(check: Callable[[], bool], timeout_s: float, what: str,
-             every_s: float = 0.25) -> None:
+def wait_for(check: Callable[[], bool], timeout_s: float, what: str, every_s: float = 0.25) -> None:
     """Poll `check` until it is true; AssertionError naming `what` after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -61,8 +60,12 @@ def create_topic(bootstrap: str, topic: str, partitions: int = 1) -> None:
         future.result(30)
 
 
-def produce(bootstrap: str, topic: str, values: Iterable[bytes], partition: int | None = None,
-            ) -> int:
+def produce(
+    bootstrap: str,
+    topic: str,
+    values: Iterable[bytes],
+    partition: int | None = None,
+) -> int:
     """Publish values (one message each) and wait for every acknowledgement; returns the count."""
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
     errors: list[str] = []
@@ -86,8 +89,14 @@ def produce(bootstrap: str, topic: str, values: Iterable[bytes], partition: int 
 
 def consume_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 60.0) -> list[Any]:
     """Read `topic` from the start until `expected` messages arrived (or the time is up)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique("ops-reader"),
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": unique("ops-reader"),
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     out: list[Any] = []
     deadline = time.monotonic() + timeout_s
@@ -111,18 +120,34 @@ def header(message: Any, name: str) -> str | None:
 class ServeProcess:
     """`rbc serve` in a child process, configured through RBC_ environment variables."""
 
-    def __init__(self, log_path: Path, env: dict[str, str], args: list[str] | None = None,
-                 metrics_port: int | None = None) -> None:
+    def __init__(
+        self,
+        log_path: Path,
+        env: dict[str, str],
+        args: list[str] | None = None,
+        metrics_port: int | None = None,
+    ) -> None:
         self.port = metrics_port or free_port()
         self.log_path = log_path
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("RBC_")}
-        full_env.update({"RBC_METRICS_HOST": "127.0.0.1", "RBC_METRICS_PORT": str(self.port),
-                         "RBC_INTRA_OP_THREADS": "1", "RBC_LOG_LEVEL": "INFO"})
+        full_env.update(
+            {
+                "RBC_METRICS_HOST": "127.0.0.1",
+                "RBC_METRICS_PORT": str(self.port),
+                "RBC_INTRA_OP_THREADS": "1",
+                "RBC_LOG_LEVEL": "INFO",
+            }
+        )
         full_env.update(env)
         rbc = Path(sys.executable).parent / SERVE_ARGV[0]
         self._log = log_path.open("wb")
-        self.proc = subprocess.Popen([str(rbc), *SERVE_ARGV[1:], *(args or [])], env=full_env,
-                                     stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            [str(rbc), *SERVE_ARGV[1:], *(args or [])],
+            env=full_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
 
     @property
     def url(self) -> str:
@@ -155,8 +180,9 @@ class ServeProcess:
 
     def total(self, metric: str, /, **labels: str) -> float:
         """Sum of the samples of `metric` whose labels include `labels`."""
-        return sum(v for (n, ls), v in self.samples().items()
-                   if n == metric and set(labels.items()) <= set(ls))
+        return sum(
+            v for (n, ls), v in self.samples().items() if n == metric and set(labels.items()) <= set(ls)
+        )
 
     def log(self) -> str:
         self._log.flush()
@@ -190,8 +216,7 @@ class LocalBroker:
 
     def __init__(self, work: Path, heap: str = "384m") -> None:
         if not any(KAFKA_LIB.glob("kafka_2.13-*.jar")):
-            raise FileNotFoundError(f"no Kafka jars in {KAFKA_LIB}: run deploy/kafka/kafka.sh "
-                                    "start once")
+            raise FileNotFoundError(f"no Kafka jars in {KAFKA_LIB}: run deploy/kafka/kafka.sh start once")
         self.work = work
         self.port = free_port()
         self.controller_port = free_port()
@@ -204,43 +229,71 @@ class LocalBroker:
         return f"127.0.0.1:{self.port}"
 
     def _java(self) -> list[str]:
-        return ["java", "-Xms128m", f"-Xmx{self.heap}", "-XX:+UseSerialGC",
-                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-                "-Dorg.slf4j.simpleLogger.log.kafka.server.KafkaRaftServer=info",
-                "-cp", f"{KAFKA_LIB}/*"]
+        return [
+            "java",
+            "-Xms128m",
+            f"-Xmx{self.heap}",
+            "-XX:+UseSerialGC",
+            "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+            "-Dorg.slf4j.simpleLogger.log.kafka.server.KafkaRaftServer=info",
+            "-cp",
+            f"{KAFKA_LIB}/*",
+        ]
 
     def _configure(self) -> Path:
         self.work.mkdir(parents=True, exist_ok=True)
         config = self.work / "server.properties"
-        config.write_text("\n".join([
-            "process.roles=broker,controller", "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
-            f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
-            f"CONTROLLER://127.0.0.1:{self.controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "controller.listener.names=CONTROLLER", "inter.broker.listener.name=PLAINTEXT",
-            f"log.dirs={self.work / 'data'}", "num.partitions=1",
-            "auto.create.topics.enable=true", "offsets.topic.replication.factor=1",
-            "offsets.topic.num.partitions=1", "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1", "group.initial.rebalance.delay.ms=0",
-        ]) + "\n")
+        config.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
+                    f"CONTROLLER://127.0.0.1:{self.controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    "controller.listener.names=CONTROLLER",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    f"log.dirs={self.work / 'data'}",
+                    "num.partitions=1",
+                    "auto.create.topics.enable=true",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=1",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                ]
+            )
+            + "\n"
+        )
         return config
 
     def start(self, timeout_s: float = 120.0) -> None:
         """Start (formatting storage the first time) and wait until the port answers."""
         config = self._configure()
         if not self._formatted:
-            cluster = subprocess.run([*self._java(), "kafka.tools.StorageTool", "random-uuid"],
-                                     check=True, capture_output=True, text=True).stdout.strip()
-            subprocess.run([*self._java(), "kafka.tools.StorageTool", "format", "-t", cluster,
-                            "-c", str(config)], check=True, capture_output=True)
+            cluster = subprocess.run(
+                [*self._java(), "kafka.tools.StorageTool", "random-uuid"],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+            subprocess.run(
+                [*self._java(), "kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(config)],
+                check=True,
+                capture_output=True,
+            )
             self._formatted = True
         log = (self.work / "kafka.log").open("ab")
-        self.proc = subprocess.Popen([*self._java(), "kafka.Kafka", str(config)], stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [*self._java(), "kafka.Kafka", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         wait_for(self._answers, timeout_s, f"private broker on {self.bootstrap}", every_s=0.5)
 
     def _answers(self) -> bool:

@@ -22,8 +22,7 @@ def high_watermarks(bootstrap: str, topic: str) -> dict[int, int]:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique("hw")})
     try:
         parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                for p in parts}
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
     finally:
         consumer.close()
 
@@ -36,8 +35,14 @@ def count(bootstrap: str, topic: str) -> int:
 def read_all(bootstrap: str, topic: str, timeout_s: float = 60.0) -> list[Any]:
     """Every message of `topic` up to the high watermarks taken now, exactly once each."""
     highs = high_watermarks(bootstrap, topic)
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique("reader"),
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": unique("reader"),
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
     consumer.assign([TopicPartition(topic, p, 0) for p, h in highs.items() if h > 0])
     out: list[Any] = []
     done = {p: h == 0 for p, h in highs.items()}
@@ -73,14 +78,15 @@ def group_assignment(bootstrap: str, group: str) -> list[set[int]]:
     description = admin.describe_consumer_groups([group])[group].result(timeout=10)
     if str(description.state).rsplit(".", 1)[-1] != "STABLE":
         return []
-    return [{tp.partition for tp in m.assignment.topic_partitions}
-            for m in description.members]
+    return [{tp.partition for tp in m.assignment.topic_partitions} for m in description.members]
 
 
 def sources(messages: Iterable[Any]) -> Counter[tuple[int, int]]:
     """How often each input (partition, offset) appears among outputs (rbc.source.* headers)."""
-    return Counter((int(header(m, "rbc.source.partition") or -1),
-                    int(header(m, "rbc.source.offset") or -1)) for m in messages)
+    return Counter(
+        (int(header(m, "rbc.source.partition") or -1), int(header(m, "rbc.source.offset") or -1))
+        for m in messages
+    )
 
 
 def input_offsets(bootstrap: str, topic: str) -> set[tuple[int, int]]:
@@ -95,9 +101,11 @@ def stopped_stats(log: str) -> dict[str, int]:
     return {k: int(v) for k, v in (kv.split("=") for kv in match.group(1).split())}
 
 
-def replay_in_background(bootstrap: str, topic: str, values: list[bytes],
-                         rate_per_s: float) -> threading.Thread:
+def replay_in_background(
+    bootstrap: str, topic: str, values: list[bytes], rate_per_s: float
+) -> threading.Thread:
     """Publish `values` (keyed by position) at a fixed rate from a thread; join() to wait."""
+
     def work() -> None:
         producer = KafkaProducer({"bootstrap.servers": bootstrap})
         msgs = [Outgoing(f"m{i}".encode(), v) for i, v in enumerate(values)]

@@ -21,37 +21,49 @@ class StreamTopics:
 
     @classmethod
     def create(cls, bootstrap: str, prefix: str, partitions: int) -> StreamTopics:
-        topics = cls(unique(f"{prefix}-in"), unique(f"{prefix}-scored"),
-                     unique(f"{prefix}-labelling"), unique(f"{prefix}-dead"),
-                     unique(f"{prefix}-group"))
+        topics = cls(
+            unique(f"{prefix}-in"),
+            unique(f"{prefix}-scored"),
+            unique(f"{prefix}-labelling"),
+            unique(f"{prefix}-dead"),
+            unique(f"{prefix}-group"),
+        )
         create_topic(bootstrap, topics.input, partitions)
         for out in (topics.scored, topics.labelling, topics.dead):
             create_topic(bootstrap, out, 1)
         return topics
 
 
-def start_serve(bootstrap: str, topics: StreamTopics, model: Path, log: Path,
-                batch_size: int = 16, labelling_rate: str = "inf",
-                wait_ready: bool = True) -> ServeProcess:
+def start_serve(
+    bootstrap: str,
+    topics: StreamTopics,
+    model: Path,
+    log: Path,
+    batch_size: int = 16,
+    labelling_rate: str = "inf",
+    wait_ready: bool = True,
+) -> ServeProcess:
     """`rbc serve` on these topics, configured through RBC_ variables; waits for /readyz.
 
     A short session timeout lets the group notice a killed member in seconds, not 45 s.
     """
-    serve = ServeProcess(log, {
-        "RBC_KAFKA__EXTRA": json.dumps({"session.timeout.ms": "6000",
-                                        "heartbeat.interval.ms": "1000"}),
-        "RBC_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-        "RBC_INPUT_TOPICS": topics.input,
-        "RBC_GROUP_ID": topics.group,
-        "RBC_SCORED_TOPIC": topics.scored,
-        "RBC_LABELLING_TOPIC": topics.labelling,
-        "RBC_DEAD_LETTER_TOPIC": topics.dead,
-        "RBC_MODEL_PATH": str(model),
-        "RBC_PROVIDER": "cpu",
-        "RBC_BATCH_SIZE": str(batch_size),
-        "RBC_BATCH_MAX_WAIT_S": "0.1",
-        "RBC_LABELLING_RATE_PER_S": labelling_rate,
-    })
+    serve = ServeProcess(
+        log,
+        {
+            "RBC_KAFKA__EXTRA": json.dumps({"session.timeout.ms": "6000", "heartbeat.interval.ms": "1000"}),
+            "RBC_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+            "RBC_INPUT_TOPICS": topics.input,
+            "RBC_GROUP_ID": topics.group,
+            "RBC_SCORED_TOPIC": topics.scored,
+            "RBC_LABELLING_TOPIC": topics.labelling,
+            "RBC_DEAD_LETTER_TOPIC": topics.dead,
+            "RBC_MODEL_PATH": str(model),
+            "RBC_PROVIDER": "cpu",
+            "RBC_BATCH_SIZE": str(batch_size),
+            "RBC_BATCH_MAX_WAIT_S": "0.1",
+            "RBC_LABELLING_RATE_PER_S": labelling_rate,
+        },
+    )
     if wait_ready:
         wait_for(lambda: serve.readyz()[0] == 200 or not serve.alive(), 90, "rbc serve ready")
         assert serve.alive(), serve.log()

@@ -50,25 +50,45 @@ def counts(files: list[Path]) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def run(bootstrap: str, files: list[Path], counts: dict[str, int],
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServeProcess, dict[str, str]]]:
+def run(
+    bootstrap: str, files: list[Path], counts: dict[str, int], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServeProcess, dict[str, str]]]:
     tmp = tmp_path_factory.mktemp("ops-metrics")
     model = write_tiny_model(tmp / "tiny.onnx")
-    topics = {"input": unique("ops-in"), "scored": unique("ops-scored"),
-              "labelling": unique("ops-labelling"), "dead": unique("ops-dead"),
-              "model": str(model)}
+    topics = {
+        "input": unique("ops-in"),
+        "scored": unique("ops-scored"),
+        "labelling": unique("ops-labelling"),
+        "dead": unique("ops-dead"),
+        "model": str(model),
+    }
     create_topic(bootstrap, topics["input"], partitions=2)
     produce(bootstrap, topics["input"], (f.read_bytes() for f in files))
-    serve = ServeProcess(tmp / "serve.log", {
-        "RBC_KAFKA__BOOTSTRAP_SERVERS": bootstrap, "RBC_INPUT_TOPICS": topics["input"],
-        "RBC_GROUP_ID": unique("ops-group"), "RBC_MODEL_PATH": str(model),
-        "RBC_PROVIDER": "cpu", "RBC_SCORED_TOPIC": topics["scored"],
-        "RBC_LABELLING_TOPIC": topics["labelling"], "RBC_DEAD_LETTER_TOPIC": topics["dead"],
-        "RBC_BATCH_SIZE": "16", "RBC_BATCH_MAX_WAIT_S": "0.2"})
+    serve = ServeProcess(
+        tmp / "serve.log",
+        {
+            "RBC_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+            "RBC_INPUT_TOPICS": topics["input"],
+            "RBC_GROUP_ID": unique("ops-group"),
+            "RBC_MODEL_PATH": str(model),
+            "RBC_PROVIDER": "cpu",
+            "RBC_SCORED_TOPIC": topics["scored"],
+            "RBC_LABELLING_TOPIC": topics["labelling"],
+            "RBC_DEAD_LETTER_TOPIC": topics["dead"],
+            "RBC_BATCH_SIZE": "16",
+            "RBC_BATCH_MAX_WAIT_S": "0.2",
+        },
+    )
     try:
-        wait_for(lambda: serve.total("rbc_alerts_scored_total")
-                 + serve.total("rbc_alerts_dead_lettered_total") >= counts["records"]
-                 or not serve.alive(), 180, "every record scored or dead-lettered")
+        wait_for(
+            lambda: (
+                serve.total("rbc_alerts_scored_total") + serve.total("rbc_alerts_dead_lettered_total")
+                >= counts["records"]
+                or not serve.alive()
+            ),
+            180,
+            "every record scored or dead-lettered",
+        )
         assert serve.alive(), serve.log()
         yield serve, topics
     finally:
@@ -76,21 +96,22 @@ def run(bootstrap: str, files: list[Path], counts: dict[str, int],
         assert code == 0, serve.log()
 
 
-def test_counters_match_what_went_through(run: tuple[ServeProcess, dict[str, str]],
-                                          counts: dict[str, int]) -> None:
+def test_counters_match_what_went_through(
+    run: tuple[ServeProcess, dict[str, str]], counts: dict[str, int]
+) -> None:
     serve, _ = run
     assert serve.total("rbc_alerts_consumed_total") == counts["records"]
     assert serve.total("rbc_alerts_scored_total") == counts["complete"]
-    assert serve.total("rbc_alerts_dead_lettered_total", reason="missing_cutouts") == \
-        counts["missing"]
+    assert serve.total("rbc_alerts_dead_lettered_total", reason="missing_cutouts") == counts["missing"]
     assert serve.total("rbc_alerts_dead_lettered_total") == counts["missing"]
     assert serve.total("rbc_alerts_scored_total", survey="lsst") >= 1
     uncertain = serve.total("rbc_alerts_scored_total", decision="uncertain")
     assert serve.total("rbc_alerts_labelling_total") == uncertain
 
 
-def test_histograms_have_sensible_values(run: tuple[ServeProcess, dict[str, str]],
-                                         counts: dict[str, int], files: list[Path]) -> None:
+def test_histograms_have_sensible_values(
+    run: tuple[ServeProcess, dict[str, str]], counts: dict[str, int], files: list[Path]
+) -> None:
     serve, _ = run
     assert serve.total("rbc_batch_size_alerts_sum") == counts["records"]
     batches = serve.total("rbc_batch_size_alerts_count")
@@ -100,32 +121,42 @@ def test_histograms_have_sensible_values(run: tuple[ServeProcess, dict[str, str]
     assert serve.total("rbc_score_latency_seconds_sum") > 0
     assert serve.total("rbc_p_real_count") == counts["complete"]
     assert serve.total("rbc_p_real_bucket", le="1.0") == counts["complete"]
-    wait_for(lambda: serve.total("rbc_end_to_end_latency_seconds_count") == counts["complete"],
-             30, "an end-to-end latency per acknowledged scored record")
-    mean_e2e = (serve.total("rbc_end_to_end_latency_seconds_sum")
-                / serve.total("rbc_end_to_end_latency_seconds_count"))
+    wait_for(
+        lambda: serve.total("rbc_end_to_end_latency_seconds_count") == counts["complete"],
+        30,
+        "an end-to-end latency per acknowledged scored record",
+    )
+    mean_e2e = serve.total("rbc_end_to_end_latency_seconds_sum") / serve.total(
+        "rbc_end_to_end_latency_seconds_count"
+    )
     assert 0 <= mean_e2e < 600
 
 
 def test_model_info_readiness_and_lag(run: tuple[ServeProcess, dict[str, str]]) -> None:
     serve, topics = run
-    assert serve.total("rbc_model_info", name="rbc-tiny-test",
-                       provider="CPUExecutionProvider") == 1
+    assert serve.total("rbc_model_info", name="rbc-tiny-test", provider="CPUExecutionProvider") == 1
     assert serve.total("rbc_ready") == 1
     assert serve.readyz()[0] == 200 and serve.get("/healthz")[0] == 200
     assert serve.total("rbc_model_reloads_total") == 0
 
     def lag_drained() -> bool:
-        lags = {dict(ls)["partition"]: v for (n, ls), v in serve.samples().items()
-                if n == "rbc_consumer_lag_messages" and dict(ls)["topic"] == topics["input"]}
+        lags = {
+            dict(ls)["partition"]: v
+            for (n, ls), v in serve.samples().items()
+            if n == "rbc_consumer_lag_messages" and dict(ls)["topic"] == topics["input"]
+        }
         return set(lags) == {"0", "1"} and all(v == 0 for v in lags.values())
 
     wait_for(lag_drained, 30, "a zero lag gauge for both input partitions")
 
 
-def test_scored_topic_has_the_p_real_of_rbc_score(run: tuple[ServeProcess, dict[str, str]],
-                                                  bootstrap: str, counts: dict[str, int],
-                                                  vendored_alerts: Path, tmp_path: Path) -> None:
+def test_scored_topic_has_the_p_real_of_rbc_score(
+    run: tuple[ServeProcess, dict[str, str]],
+    bootstrap: str,
+    counts: dict[str, int],
+    vendored_alerts: Path,
+    tmp_path: Path,
+) -> None:
     _, topics = run
     messages = consume_all(bootstrap, topics["scored"], counts["complete"])
     streamed: dict[str, list[float]] = defaultdict(list)

@@ -35,36 +35,57 @@ def _replace_atomically(path: Path, data: bytes) -> None:
 
 
 def test_corrupt_model_refused_while_scoring_continues_then_valid_one_taken_up(
-        bootstrap: str, vendored_alerts: Path, tmp_path: Path) -> None:
+    bootstrap: str, vendored_alerts: Path, tmp_path: Path
+) -> None:
     files = sorted(vendored_alerts.glob("fink-broker__ztf_v4.02__*.avro"))[:6]
     model = write_tiny_model(tmp_path / "model.onnx", tiny_info(version="v1"))
     topic, scored = unique("reload-in"), unique("reload-scored")
     create_topic(bootstrap, topic, partitions=1)
-    serve = ServeProcess(tmp_path / "serve.log", {
-        "RBC_KAFKA__BOOTSTRAP_SERVERS": bootstrap, "RBC_INPUT_TOPICS": topic,
-        "RBC_GROUP_ID": unique("reload-group"), "RBC_MODEL_PATH": str(model),
-        "RBC_PROVIDER": "cpu", "RBC_MODEL_POLL_S": "0.3", "RBC_SCORED_TOPIC": scored,
-        "RBC_LABELLING_TOPIC": unique("reload-lab"), "RBC_DEAD_LETTER_TOPIC": unique("dead")})
+    serve = ServeProcess(
+        tmp_path / "serve.log",
+        {
+            "RBC_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+            "RBC_INPUT_TOPICS": topic,
+            "RBC_GROUP_ID": unique("reload-group"),
+            "RBC_MODEL_PATH": str(model),
+            "RBC_PROVIDER": "cpu",
+            "RBC_MODEL_POLL_S": "0.3",
+            "RBC_SCORED_TOPIC": scored,
+            "RBC_LABELLING_TOPIC": unique("reload-lab"),
+            "RBC_DEAD_LETTER_TOPIC": unique("dead"),
+        },
+    )
     n = len(files)
     try:
         produce(bootstrap, topic, (f.read_bytes() for f in files))
-        wait_for(lambda: serve.total("rbc_alerts_scored_total") >= n or not serve.alive(), 120,
-                 "round 1 scored")
+        wait_for(
+            lambda: serve.total("rbc_alerts_scored_total") >= n or not serve.alive(), 120, "round 1 scored"
+        )
 
         _replace_atomically(model, b"\x08\x09 this is not an ONNX model")
-        wait_for(lambda: serve.total("rbc_model_reloads_total", outcome="refused") >= 1
-                 or not serve.alive(), 60, "the corrupt model refused")
+        wait_for(
+            lambda: serve.total("rbc_model_reloads_total", outcome="refused") >= 1 or not serve.alive(),
+            60,
+            "the corrupt model refused",
+        )
         produce(bootstrap, topic, (f.read_bytes() for f in files))
-        wait_for(lambda: serve.total("rbc_alerts_scored_total") >= 2 * n or not serve.alive(),
-                 60, "round 2 scored while the corrupt file sits there")
+        wait_for(
+            lambda: serve.total("rbc_alerts_scored_total") >= 2 * n or not serve.alive(),
+            60,
+            "round 2 scored while the corrupt file sits there",
+        )
         assert serve.total("rbc_model_info", version="v1") == 1
 
         _replace_atomically(model, tiny_model(tiny_info(version="v2")).SerializeToString())
-        wait_for(lambda: serve.total("rbc_model_reloads_total", outcome="accepted") >= 1
-                 or not serve.alive(), 60, "the valid model taken up")
+        wait_for(
+            lambda: serve.total("rbc_model_reloads_total", outcome="accepted") >= 1 or not serve.alive(),
+            60,
+            "the valid model taken up",
+        )
         produce(bootstrap, topic, (f.read_bytes() for f in files))
-        wait_for(lambda: serve.total("rbc_alerts_scored_total") >= 3 * n or not serve.alive(),
-                 60, "round 3 scored")
+        wait_for(
+            lambda: serve.total("rbc_alerts_scored_total") >= 3 * n or not serve.alive(), 60, "round 3 scored"
+        )
         assert serve.alive(), serve.log()
         assert serve.total("rbc_model_reloads_total", outcome="refused") == 1
         assert serve.total("rbc_model_reloads_total", outcome="accepted") == 1

@@ -28,10 +28,8 @@ RATE_PER_S = 60.0
 
 
 @pytest.mark.timeout(300)
-def test_kill_9_and_restart_lose_nothing(bootstrap: str, vendored_alerts: Path,
-                                         tmp_path: Path) -> None:
-    complete = [p.read_bytes() for p in sorted(vendored_alerts.glob("*.avro"))
-                if "NO_CUTOUTS" not in p.name]
+def test_kill_9_and_restart_lose_nothing(bootstrap: str, vendored_alerts: Path, tmp_path: Path) -> None:
+    complete = [p.read_bytes() for p in sorted(vendored_alerts.glob("*.avro")) if "NO_CUTOUTS" not in p.name]
     values = complete * ROUNDS
     model = write_tiny_model(tmp_path / "tiny.onnx")
     topics = StreamTopics.create(bootstrap, "crash", partitions=2)
@@ -50,8 +48,13 @@ def test_kill_9_and_restart_lose_nothing(bootstrap: str, vendored_alerts: Path,
     try:
         replaying.join(60)
         assert not replaying.is_alive()
-        wait_for(lambda: committed(bootstrap, topics.group, topics.input)
-                 == high_watermarks(bootstrap, topics.input), 120, "the restart to catch up")
+        wait_for(
+            lambda: (
+                committed(bootstrap, topics.group, topics.input) == high_watermarks(bootstrap, topics.input)
+            ),
+            120,
+            "the restart to catch up",
+        )
     finally:
         assert second.stop() == 0, second.log_path.read_text()
 

@@ -26,9 +26,9 @@ PARTITIONS = 4
 
 @pytest.mark.timeout(300)
 def test_two_instances_share_partitions_and_score_everything(
-        bootstrap: str, vendored_alerts: Path, tmp_path: Path) -> None:
-    complete = [p.read_bytes() for p in sorted(vendored_alerts.glob("*.avro"))
-                if "NO_CUTOUTS" not in p.name]
+    bootstrap: str, vendored_alerts: Path, tmp_path: Path
+) -> None:
+    complete = [p.read_bytes() for p in sorted(vendored_alerts.glob("*.avro")) if "NO_CUTOUTS" not in p.name]
     values = complete * 2
     model = write_tiny_model(tmp_path / "tiny.onnx")
     topics = StreamTopics.create(bootstrap, "group", partitions=PARTITIONS)
@@ -40,8 +40,13 @@ def test_two_instances_share_partitions_and_score_everything(
         assert all(shares) and set.union(*shares) == set(range(PARTITIONS))
         assert not set.intersection(*shares)
         replay_in_background(bootstrap, topics.input, values, rate_per_s=0).join(60)
-        wait_for(lambda: committed(bootstrap, topics.group, topics.input)
-                 == high_watermarks(bootstrap, topics.input), 120, "both to finish")
+        wait_for(
+            lambda: (
+                committed(bootstrap, topics.group, topics.input) == high_watermarks(bootstrap, topics.input)
+            ),
+            120,
+            "both to finish",
+        )
     finally:
         codes = (a.stop(), b.stop())
     assert codes == (0, 0)

@@ -59,8 +59,13 @@ class Run:
 
 def rbc_replay(bootstrap: str, topic: str, *args: str) -> None:
     rbc = Path(sys.executable).parent / "rbc"
-    done = subprocess.run([str(rbc), "replay", *args, "--topic", topic, "--bootstrap", bootstrap,
-                           "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(rbc), "replay", *args, "--topic", topic, "--bootstrap", bootstrap, "--quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -70,38 +75,61 @@ def expected_outputs(packets: list[bytes], model: Path) -> Expected:
     outcomes = score_batch(results, scorer, limiter=None)
     scored = [o for o in outcomes if isinstance(o, ScoredAlert)]
     missing = sum(isinstance(r, Alert) and not r.cutouts.complete for r in results)
-    return Expected({str(o.alert.alert_id) for o in scored}, len(scored),
-                    sum(o.decision == "uncertain" for o in scored), missing)
+    return Expected(
+        {str(o.alert.alert_id) for o in scored},
+        len(scored),
+        sum(o.decision == "uncertain" for o in scored),
+        missing,
+    )
 
 
 @pytest.fixture(scope="module")
-def run(bootstrap: str, vendored_alerts: Path,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+def run(bootstrap: str, vendored_alerts: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     tmp = tmp_path_factory.mktemp("stream-serve")
     model = write_tiny_model(tmp / "tiny.onnx")
     topics = StreamTopics.create(bootstrap, "serve", partitions=3)
     lsst = sorted(vendored_alerts.glob("lsst-real__*.avro"))
-    frames = [o.value for o in iter_outgoing(lsst, "confluent", LSST_SCHEMA_ID,
-                                             framing_schema(LSST_SCHEMA_ID))]
+    frames = [
+        o.value for o in iter_outgoing(lsst, "confluent", LSST_SCHEMA_ID, framing_schema(LSST_SCHEMA_ID))
+    ]
     containers = [p.read_bytes() for p in sorted(vendored_alerts.glob("*.avro"))]
     expected = expected_outputs(containers + frames, model)
     serve = start_serve(bootstrap, topics, model, tmp / "serve.log")
     try:
         rbc_replay(bootstrap, topics.input, str(vendored_alerts))
-        rbc_replay(bootstrap, topics.input, *map(str, lsst), "--framing", "confluent",
-                   "--schema-id", str(LSST_SCHEMA_ID))
+        rbc_replay(
+            bootstrap,
+            topics.input,
+            *map(str, lsst),
+            "--framing",
+            "confluent",
+            "--schema-id",
+            str(LSST_SCHEMA_ID),
+        )
         producer = Producer({"bootstrap.servers": bootstrap})
         producer.produce(topics.input, CORRUPT, key=b"corrupt")
         producer.produce(topics.input, None, key=b"tombstone")
         assert producer.flush(30) == 0
         want_dead = expected.missing_cutouts + 2
-        wait_for(lambda: count(bootstrap, topics.scored) >= expected.scored
-                 and count(bootstrap, topics.dead) >= want_dead, 120, "all outputs")
+        wait_for(
+            lambda: (
+                count(bootstrap, topics.scored) >= expected.scored
+                and count(bootstrap, topics.dead) >= want_dead
+            ),
+            120,
+            "all outputs",
+        )
     finally:
         exit_code = serve.stop()
-    yield Run(topics, expected, read_all(bootstrap, topics.scored),
-              read_all(bootstrap, topics.labelling), read_all(bootstrap, topics.dead),
-              exit_code, serve.log_path.read_text(errors="replace"))
+    yield Run(
+        topics,
+        expected,
+        read_all(bootstrap, topics.scored),
+        read_all(bootstrap, topics.labelling),
+        read_all(bootstrap, topics.dead),
+        exit_code,
+        serve.log_path.read_text(errors="replace"),
+    )
 
 
 def test_exact_scored_labelling_and_dead_letter_counts(run: Run) -> None:
@@ -136,13 +164,14 @@ def test_dead_letters_keep_bytes_reason_and_source(run: Run, bootstrap: str) -> 
     for m in run.dead:
         assert header(m, "rbc.source.topic") == run.topics.input
     assert len(sources(run.dead)) == len(run.dead)  # each from its own input message
-    for (partition, offset) in sources(run.dead):
+    for partition, offset in sources(run.dead):
         assert 0 <= offset < highs[partition]
 
 
 def test_sigterm_drains_and_commits_everything(run: Run, bootstrap: str) -> None:
     assert run.exit_code == 0, run.log[-3000:]
-    assert committed(bootstrap, run.topics.group, run.topics.input) == \
-        high_watermarks(bootstrap, run.topics.input)
+    assert committed(bootstrap, run.topics.group, run.topics.input) == high_watermarks(
+        bootstrap, run.topics.input
+    )
     stats = stopped_stats(run.log)
     assert stats["scored"] == run.expected.scored

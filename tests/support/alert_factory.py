@@ -24,11 +24,17 @@ def read_records(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         return schema, [dict(r) for r in reader]  # type: ignore[arg-type]
 
 
-def container(schema: dict[str, Any], records: list[dict[str, Any]], codec: str = "null",
-              sync_interval: int = 16000) -> bytes:
+def container(
+    schema: dict[str, Any], records: list[dict[str, Any]], codec: str = "null", sync_interval: int = 16000
+) -> bytes:
     buffer = io.BytesIO()
-    fastavro.writer(buffer, fastavro.parse_schema(schema, named_schemas={}), records, codec=codec,
-                    sync_interval=sync_interval)
+    fastavro.writer(
+        buffer,
+        fastavro.parse_schema(schema, named_schemas={}),
+        records,
+        codec=codec,
+        sync_interval=sync_interval,
+    )
     return buffer.getvalue()
 
 

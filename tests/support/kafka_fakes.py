@@ -24,11 +24,14 @@ def vendored(pattern: str) -> list[bytes]:
     return [p.read_bytes() for p in sorted(ALERTS.glob(pattern))]
 
 
-def messages(values: Sequence[bytes | None], partition: int = 0, topic: str = "in",
-             first_offset: int = 0) -> list[Message]:
+def messages(
+    values: Sequence[bytes | None], partition: int = 0, topic: str = "in", first_offset: int = 0
+) -> list[Message]:
     """Messages with consecutive offsets in one partition."""
-    return [Message(topic, partition, first_offset + i, f"k{i}".encode(), v, (), 1_700_000_000_000)
-            for i, v in enumerate(values)]
+    return [
+        Message(topic, partition, first_offset + i, f"k{i}".encode(), v, (), 1_700_000_000_000)
+        for i, v in enumerate(values)
+    ]
 
 
 @dataclass
@@ -146,17 +149,34 @@ def source_of(record: OutputRecord) -> tuple[int, int]:
 
 def settings(**overrides: object) -> ServeSettings:
     """Serve settings for unit tests: input topic `in`, no metrics port."""
-    values: dict[str, object] = {"input_topics": ["in"], "metrics_port": None, "batch_size": 8,
-                                 "batch_max_wait_s": 0.2}
+    values: dict[str, object] = {
+        "input_topics": ["in"],
+        "metrics_port": None,
+        "batch_size": 8,
+        "batch_max_wait_s": 0.2,
+    }
     values.update(overrides)
     return ServeSettings(**values)  # type: ignore[arg-type]
 
 
-def processor(source: FakeSource, sink: FakeSink, scorer: Scorer,
-              limiter: LabellingLimiter | None = None, **overrides: object) -> StreamProcessor:
+def processor(
+    source: FakeSource,
+    sink: FakeSink,
+    scorer: Scorer,
+    limiter: LabellingLimiter | None = None,
+    **overrides: object,
+) -> StreamProcessor:
     """A StreamProcessor over the fakes with the real decoder; stops when the source is empty."""
     stop = source.stop or StopFlag()
     source.stop = stop
     clock = source.clock or FakeClock()
-    return StreamProcessor(settings(**overrides), source, sink, Decoder(), scorer,
-                           limiter=limiter or LabellingLimiter(math.inf), stop=stop, clock=clock)
+    return StreamProcessor(
+        settings(**overrides),
+        source,
+        sink,
+        Decoder(),
+        scorer,
+        limiter=limiter or LabellingLimiter(math.inf),
+        stop=stop,
+        clock=clock,
+    )

@@ -23,19 +23,26 @@ OPSET = 17
 IR_VERSION = 8
 
 
-def tiny_info(version: str = "test-1", low_confidence: tuple[float, float] = (0.35, 0.65),
-              threshold: float = 0.5,
-              preprocessing_version: str = PREPROCESSING_VERSION) -> ModelInfo:
+def tiny_info(
+    version: str = "test-1",
+    low_confidence: tuple[float, float] = (0.35, 0.65),
+    threshold: float = 0.5,
+    preprocessing_version: str = PREPROCESSING_VERSION,
+) -> ModelInfo:
     """Metadata for the tiny model (its label source says it learned nothing)."""
     return ModelInfo(
-        name="rbc-tiny-test", version=version, preprocessing_version=preprocessing_version,
-        threshold=threshold, low_confidence=low_confidence, dataset_fingerprint="none",
-        label_source="none: hand-set weights for tests", test_metrics_json="{}",
+        name="rbc-tiny-test",
+        version=version,
+        preprocessing_version=preprocessing_version,
+        threshold=threshold,
+        low_confidence=low_confidence,
+        dataset_fingerprint="none",
+        label_source="none: hand-set weights for tests",
+        test_metrics_json="{}",
     )
 
 
-def tiny_model(info: ModelInfo | None = None, scale: float = 1.5,
-               centre: float = 3.9) -> onnx.ModelProto:
+def tiny_model(info: ModelInfo | None = None, scale: float = 1.5, centre: float = 3.9) -> onnx.ModelProto:
     """The model as an in-memory ModelProto, checked by onnx.checker."""
     info = info or tiny_info()
     weights = np.array([[0.0], [0.0], [scale]], dtype=np.float32)
@@ -48,23 +55,30 @@ def tiny_model(info: ModelInfo | None = None, scale: float = 1.5,
         helper.make_node("Squeeze", ["prob2d", "zero"], [OUTPUT_NAME]),
     ]
     graph = helper.make_graph(
-        nodes, "rbc_tiny",
-        inputs=[helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT,
-                                              ["N", 3, STAMP_SIZE, STAMP_SIZE])],
+        nodes,
+        "rbc_tiny",
+        inputs=[
+            helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", 3, STAMP_SIZE, STAMP_SIZE])
+        ],
         outputs=[helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["N"])],
-        initializer=[numpy_helper.from_array(weights, "w"), numpy_helper.from_array(bias, "b"),
-                     numpy_helper.from_array(np.array([0], dtype=np.int64), "zero")],
+        initializer=[
+            numpy_helper.from_array(weights, "w"),
+            numpy_helper.from_array(bias, "b"),
+            numpy_helper.from_array(np.array([0], dtype=np.int64), "zero"),
+        ],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="rbc-tests")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="rbc-tests"
+    )
     model.ir_version = IR_VERSION
     helper.set_model_props(model, info.to_metadata())
     onnx.checker.check_model(model)
     return model
 
 
-def write_tiny_model(path: str | Path, info: ModelInfo | None = None, scale: float = 1.5,
-                     centre: float = 3.9) -> Path:
+def write_tiny_model(
+    path: str | Path, info: ModelInfo | None = None, scale: float = 1.5, centre: float = 3.9
+) -> Path:
     """Write the tiny model to `path` (atomically, so a watcher never reads half a file)."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")

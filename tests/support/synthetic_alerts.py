@@ -33,14 +33,31 @@ def source_cutouts(amplitude: float, seed: int = 0) -> Cutouts:
     return Cutouts(fits_stamp(sci), fits_stamp(ref), fits_stamp(diff))
 
 
-def make_alert(alert_id: int = 1, cutouts: Cutouts | None = None, survey: Survey = "ztf",
-               object_id: str = "ZTF21aaaaaaa") -> Alert:
+def make_alert(
+    alert_id: int = 1, cutouts: Cutouts | None = None, survey: Survey = "ztf", object_id: str = "ZTF21aaaaaaa"
+) -> Alert:
     """An alert with the given cutouts (default: a bright source)."""
     return Alert(
-        survey=survey, schema_version="4.02", alert_id=alert_id, object_id=object_id, ra=150.1,
-        dec=2.2, mjd=59000.5, band="g", mag=18.0, mag_err=0.05, flux=None, flux_err=None,
-        survey_score=0.9, survey_score_name="drb", rb=0.8, rbversion="t17_f5_c3", drb=0.9,
-        drbversion="d6_m7", fwhm=2.0, isdiffpos=True,
+        survey=survey,
+        schema_version="4.02",
+        alert_id=alert_id,
+        object_id=object_id,
+        ra=150.1,
+        dec=2.2,
+        mjd=59000.5,
+        band="g",
+        mag=18.0,
+        mag_err=0.05,
+        flux=None,
+        flux_err=None,
+        survey_score=0.9,
+        survey_score_name="drb",
+        rb=0.8,
+        rbversion="t17_f5_c3",
+        drb=0.9,
+        drbversion="d6_m7",
+        fwhm=2.0,
+        isdiffpos=True,
         cutouts=cutouts if cutouts is not None else source_cutouts(500.0, seed=alert_id),
         _full_record=dict,
     )

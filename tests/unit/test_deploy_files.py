@@ -101,7 +101,8 @@ def test_compose_parses_and_services_exist() -> None:
 
 @pytest.mark.parametrize("name", ["rbc", "rbc-gpu"])
 def test_compose_serve_command_and_environment_are_valid_settings(
-        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     service = _compose()["services"][name]
     command = service["command"]
     assert command[0] == SERVE_ARGV[1]
@@ -128,12 +129,10 @@ def test_compose_replay_command_parses() -> None:
 
 def test_prometheus_scrapes_the_service_port() -> None:
     prom = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
-    targets = [t for job in prom["scrape_configs"] for sc in job["static_configs"]
-               for t in sc["targets"]]
+    targets = [t for job in prom["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]]
     port = _compose()["services"]["rbc"]["environment"]["RBC_METRICS_PORT"]
     assert f"rbc:{port}" in targets
-    assert all(job.get("metrics_path", "/metrics") == "/metrics"
-               for job in prom["scrape_configs"])
+    assert all(job.get("metrics_path", "/metrics") == "/metrics" for job in prom["scrape_configs"])
 
 
 def _exposed_names() -> set[str]:
@@ -146,8 +145,12 @@ def _exposed_names() -> set[str]:
     names = set()
     for family in metrics.registry.collect():
         names.add(family.name)
-        suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"),
-                    "info": ("_info",), "gauge": ("",)}[family.type]
+        suffixes = {
+            "counter": ("_total",),
+            "histogram": ("_bucket", "_sum", "_count"),
+            "info": ("_info",),
+            "gauge": ("",),
+        }[family.type]
         names.update(family.name + s for s in suffixes)
     return names
 
@@ -158,9 +161,13 @@ def test_dashboard_parses_and_queries_only_exported_metrics() -> None:
     used = {m for e in exprs for m in re.findall(r"\brbc_[a-z_]+", e)}
     exposed = _exposed_names()
     assert used and used <= exposed, used - exposed
-    for wanted in ("rbc_alerts_scored_total", "rbc_consumer_lag_messages",
-                   "rbc_end_to_end_latency_seconds_bucket", "rbc_p_real_bucket",
-                   "rbc_model_info"):
+    for wanted in (
+        "rbc_alerts_scored_total",
+        "rbc_consumer_lag_messages",
+        "rbc_end_to_end_latency_seconds_bucket",
+        "rbc_p_real_bucket",
+        "rbc_model_info",
+    ):
         assert wanted in used
     assert all(any(n == m or n.startswith(m) for n in exposed) for m in METRIC_NAMES)
 
@@ -170,8 +177,9 @@ def test_grafana_provisioning_points_at_the_mounted_dashboards() -> None:
     provider = yaml.safe_load((DEPLOY / "grafana/provisioning/dashboards/rbc.yml").read_text())
     path = provider["providers"][0]["options"]["path"]
     assert f"./grafana/dashboards:{path}:ro" in compose["volumes"]
-    source = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/prometheus.yml")
-                            .read_text())["datasources"][0]
+    source = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text())[
+        "datasources"
+    ][0]
     dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "rbc-service.json").read_text())
     assert all(p["datasource"]["uid"] == source["uid"] for p in dashboard["panels"])
     assert shlex.split(source["url"])[0] == "http://prometheus:9090"

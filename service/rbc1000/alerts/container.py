@@ -85,8 +85,7 @@ def parse_container(data: bytes) -> Container:
     if codec not in _CODECS:
         raise DecodeError("unsupported_codec", f"codec {codec!r} (supported: {sorted(_CODECS)})")
     sync = data[pos : pos + _SYNC_SIZE]
-    return Container(schema_json, schema_fingerprint(schema_json), codec, data,
-                     pos + _SYNC_SIZE, sync)
+    return Container(schema_json, schema_fingerprint(schema_json), codec, data, pos + _SYNC_SIZE, sync)
 
 
 def _read_metadata(data: bytes, pos: int) -> tuple[dict[str, bytes], int]:

@@ -130,8 +130,10 @@ class Decoder:
         end = _read_records(plan, body, 1, 0, results)
         if end < len(body) and isinstance(results[0], Alert):
             # A Confluent body is exactly one record; bytes left over mean the wrong schema id.
-            results[0] = DecodeFailure(0, DecodeError(
-                "bad_record", f"{len(body) - end} bytes left after the record: wrong schema id?"))
+            results[0] = DecodeFailure(
+                0,
+                DecodeError("bad_record", f"{len(body) - end} bytes left after the record: wrong schema id?"),
+            )
         return results
 
     def _decode_container(self, data: bytes) -> list[DecodeResult]:
@@ -146,8 +148,9 @@ class Decoder:
         return results
 
 
-def _read_records(plan: SchemaPlan, data: bytes, count: int, first_index: int,
-                  out: list[DecodeResult]) -> int:
+def _read_records(
+    plan: SchemaPlan, data: bytes, count: int, first_index: int, out: list[DecodeResult]
+) -> int:
     """Read `count` consecutive records of `data`, appending one result each; return the end.
 
     Avro records are not self-delimiting: after a record fails to parse, the rest of this

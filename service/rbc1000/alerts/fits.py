@@ -71,8 +71,11 @@ def _read_header(raw: bytes, offset: int) -> tuple[dict[str, str], int]:
 
 def _layout_cards(header: bytes) -> dict[str, str]:
     # A keyword counts only at the start of an 80-character card, not inside another's text.
-    return {m[1].decode("ascii"): m[2].decode("ascii", "replace")
-            for m in _LAYOUT_CARD.finditer(header) if m.start() % _CARD == 0}
+    return {
+        m[1].decode("ascii"): m[2].decode("ascii", "replace")
+        for m in _LAYOUT_CARD.finditer(header)
+        if m.start() % _CARD == 0
+    }
 
 
 def _int_card(cards: dict[str, str], key: str) -> int:
@@ -96,8 +99,9 @@ def _data_layout(cards: dict[str, str]) -> tuple[tuple[int, ...], str, int]:
     return shape, _DTYPES[bitpix], count * abs(bitpix) // 8 + max(extra, 0)
 
 
-def _image(raw: bytes, start: int, shape: tuple[int, ...], dtype: str, nbytes: int,
-           cards: dict[str, str]) -> np.ndarray:
+def _image(
+    raw: bytes, start: int, shape: tuple[int, ...], dtype: str, nbytes: int, cards: dict[str, str]
+) -> np.ndarray:
     if 0 in shape:
         raise DecodeError("bad_fits", f"empty image of shape {shape}")
     if start + nbytes > len(raw) or nbytes > MAX_STAMP_BYTES:

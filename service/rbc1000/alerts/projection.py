@@ -25,8 +25,9 @@ def full_name(name: str, namespace: str | None) -> str:
     return f"{namespace}.{name}"
 
 
-def collect_named(schema: Schema, namespace: str | None = None,
-                  out: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+def collect_named(
+    schema: Schema, namespace: str | None = None, out: dict[str, dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
     """Map every named type defined in `schema` to its definition, keyed by full name."""
     out = {} if out is None else out
     if isinstance(schema, list):
@@ -83,8 +84,9 @@ class Inliner:
             return self.inline(kind, namespace)
         return copy.deepcopy(schema)
 
-    def named_type(self, schema: dict[str, Any], namespace: str | None,
-                   keep: Mapping[str, Any] | None) -> Schema:
+    def named_type(
+        self, schema: dict[str, Any], namespace: str | None, keep: Mapping[str, Any] | None
+    ) -> Schema:
         """Emit a named type; for records, `keep` (field -> sub-projection) filters fields."""
         name = full_name(schema["name"], schema.get("namespace", namespace))
         if name in self.emitted and keep is None:
@@ -96,8 +98,11 @@ class Inliner:
             inner_ns = name.rpartition(".")[0] or None
             out["fields"] = [
                 {k: v for k, v in field.items() if k != "doc"}
-                | {"type": self.project(field["type"], inner_ns, keep.get(field["name"])
-                                        if keep is not None else None)}
+                | {
+                    "type": self.project(
+                        field["type"], inner_ns, keep.get(field["name"]) if keep is not None else None
+                    )
+                }
                 for field in schema["fields"]
                 if keep is None or field["name"] in keep
             ]

@@ -46,8 +46,9 @@ def load_schema_dir(directory: Path) -> dict[str, Any]:
 class SchemaRegistry:
     """Resolves Confluent schema ids to writer schemas (JSON dicts), locally or over HTTP."""
 
-    def __init__(self, schema_dir: Path | None = None, registry_url: str | None = None,
-                 timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, schema_dir: Path | None = None, registry_url: str | None = None, timeout_s: float = 10.0
+    ) -> None:
         self.schema_dir = schema_dir or DEFAULT_SCHEMA_DIR
         self.registry_url = registry_url.rstrip("/") if registry_url else None
         self.timeout_s = timeout_s
@@ -75,8 +76,10 @@ class SchemaRegistry:
             return load_schema_dir(local)
         if self.registry_url:
             return self._fetch(schema_id)
-        raise DecodeError("unknown_schema", f"schema id {schema_id} is not under {self.schema_dir} "
-                          "and no schema registry URL is configured")
+        raise DecodeError(
+            "unknown_schema",
+            f"schema id {schema_id} is not under {self.schema_dir} and no schema registry URL is configured",
+        )
 
     def _fetch(self, schema_id: int) -> dict[str, Any]:
         body = self._get_json(f"/schemas/ids/{schema_id}")

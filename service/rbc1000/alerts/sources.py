@@ -48,8 +48,9 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*")
-                                if p.is_file() and (p.suffix == ".avro" or is_archive(p))))
+            found.extend(
+                sorted(p for p in path.rglob("*") if p.is_file() and (p.suffix == ".avro" or is_archive(p)))
+            )
         else:
             found.append(path)
     return found
@@ -92,8 +93,7 @@ class SourcedResult(NamedTuple):
     result: DecodeResult
 
 
-def iter_alerts(paths: Iterable[str | Path],
-                decoder: Decoder | None = None) -> Iterator[SourcedResult]:
+def iter_alerts(paths: Iterable[str | Path], decoder: Decoder | None = None) -> Iterator[SourcedResult]:
     """Decode every packet under `paths`: one (packet, index, result) per record.
 
     An unreadable file yields one DecodeFailure with an empty packet for that path.

@@ -16,19 +16,55 @@ from rbc1000.alerts.alert import Alert, Cutouts, DecodeError, Survey
 _CUTOUTS = {"cutoutScience": None, "cutoutTemplate": None, "cutoutDifference": None}
 
 ZTF_FIELDS: dict[str, Any] = {
-    "schemavsn": None, "objectId": None, "candid": None,
-    "candidate": {name: None for name in (
-        "candid", "jd", "fid", "ra", "dec", "magpsf", "sigmapsf", "rb", "rbversion", "drb",
-        "drbversion", "fwhm", "isdiffpos")},
+    "schemavsn": None,
+    "objectId": None,
+    "candid": None,
+    "candidate": {
+        name: None
+        for name in (
+            "candid",
+            "jd",
+            "fid",
+            "ra",
+            "dec",
+            "magpsf",
+            "sigmapsf",
+            "rb",
+            "rbversion",
+            "drb",
+            "drbversion",
+            "fwhm",
+            "isdiffpos",
+        )
+    },
     **_CUTOUTS,
 }
 
 RUBIN_FIELDS: dict[str, Any] = {
-    "diaSourceId": None, "alertId": None, "lsst_schema_version": None,
-    "diaSource": {name: None for name in (
-        "diaSourceId", "diaObjectId", "ssObjectId", "midpointMjdTai", "midPointTai", "ra", "dec",
-        "decl", "band", "filterName", "psfFlux", "psfFluxErr", "psFlux", "psFluxErr",
-        "reliability", "isNegative")},
+    "diaSourceId": None,
+    "alertId": None,
+    "lsst_schema_version": None,
+    "diaSource": {
+        name: None
+        for name in (
+            "diaSourceId",
+            "diaObjectId",
+            "ssObjectId",
+            "midpointMjdTai",
+            "midPointTai",
+            "ra",
+            "dec",
+            "decl",
+            "band",
+            "filterName",
+            "psfFlux",
+            "psfFluxErr",
+            "psFlux",
+            "psFluxErr",
+            "reliability",
+            "isNegative",
+        )
+    },
     **_CUTOUTS,
 }
 
@@ -63,7 +99,7 @@ def schema_version_hint(schema: dict[str, Any]) -> str:
     namespace = str(schema.get("namespace") or schema.get("name", "").rpartition(".")[0])
     for prefix in ("lsst.v", "wfst.v"):
         if namespace.startswith(prefix):
-            return namespace[len(prefix):].replace("_", ".")
+            return namespace[len(prefix) :].replace("_", ".")
     return "unknown"
 
 
@@ -78,8 +114,11 @@ def _stamp(value: Any) -> bytes | None:
 
 
 def _cutouts(record: dict[str, Any]) -> Cutouts:
-    return Cutouts(_stamp(record.get("cutoutScience")), _stamp(record.get("cutoutTemplate")),
-                   _stamp(record.get("cutoutDifference")))
+    return Cutouts(
+        _stamp(record.get("cutoutScience")),
+        _stamp(record.get("cutoutTemplate")),
+        _stamp(record.get("cutoutDifference")),
+    )
 
 
 def _required(value: Any, name: str) -> Any:
@@ -92,8 +131,7 @@ def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def ztf_alert(record: dict[str, Any], version_hint: str,
-              full_record: Callable[[], dict[str, Any]]) -> Alert:
+def ztf_alert(record: dict[str, Any], version_hint: str, full_record: Callable[[], dict[str, Any]]) -> Alert:
     cand = _required(record.get("candidate"), "candidate")
     candid = record.get("candid") or cand.get("candid")
     drb, drbversion = cand.get("drb"), cand.get("drbversion") or None
@@ -129,8 +167,9 @@ def ztf_alert(record: dict[str, Any], version_hint: str,
     )
 
 
-def rubin_alert(survey: Survey, record: dict[str, Any], version_hint: str,
-                full_record: Callable[[], dict[str, Any]]) -> Alert:
+def rubin_alert(
+    survey: Survey, record: dict[str, Any], version_hint: str, full_record: Callable[[], dict[str, Any]]
+) -> Alert:
     src = _required(record.get("diaSource"), "diaSource")
     source_id = record.get("diaSourceId") or src.get("diaSourceId")
     object_id = src.get("diaObjectId") or src.get("ssObjectId")
@@ -169,8 +208,9 @@ def rubin_alert(survey: Survey, record: dict[str, Any], version_hint: str,
     )
 
 
-def to_alert(survey: Survey, record: dict[str, Any], version_hint: str,
-             full_record: Callable[[], dict[str, Any]]) -> Alert:
+def to_alert(
+    survey: Survey, record: dict[str, Any], version_hint: str, full_record: Callable[[], dict[str, Any]]
+) -> Alert:
     """Build the typed Alert of a projected record of the given survey family."""
     if survey == "ztf":
         return ztf_alert(record, version_hint, full_record)

@@ -12,8 +12,9 @@ import os
 import sys
 
 
-def dispatch(prog: str, description: str, commands: dict[str, tuple[str, str]],
-             argv: list[str] | None = None) -> int:
+def dispatch(
+    prog: str, description: str, commands: dict[str, tuple[str, str]], argv: list[str] | None = None
+) -> int:
     """Parse `argv` (default: sys.argv), run the chosen sub-command and return its exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog=prog, description=description)

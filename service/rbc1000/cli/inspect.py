@@ -19,32 +19,61 @@ from rbc1000.alerts.decoding import Decoder
 from rbc1000.alerts.fits import read_stamp
 from rbc1000.alerts.sources import Packet, iter_alerts
 
-JSON_KEYS = ("path", "index", "survey", "schema_version", "alert_id", "object_id", "ra", "dec",
-             "mjd", "band", "survey_score", "cutout_shapes", "nan_fraction", "error")
+JSON_KEYS = (
+    "path",
+    "index",
+    "survey",
+    "schema_version",
+    "alert_id",
+    "object_id",
+    "ra",
+    "dec",
+    "mjd",
+    "band",
+    "survey_score",
+    "cutout_shapes",
+    "nan_fraction",
+    "error",
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH",
-                        help="alert files (Avro containers or Confluent-framed messages), "
-                             "directories (searched recursively for *.avro and .tar.gz) or tarballs")
-    parser.add_argument("--json", action="store_true",
-                        help="one JSON object per alert record instead of a table")
-    parser.add_argument("--schema-dir", default=None,
-                        help="local schema directory for Confluent-framed files (default: schemas/)")
-    parser.add_argument("--registry-url", default=None,
-                        help="Confluent schema registry for schema ids not found locally")
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="alert files (Avro containers or Confluent-framed messages), "
+        "directories (searched recursively for *.avro and .tar.gz) or tarballs",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON object per alert record instead of a table"
+    )
+    parser.add_argument(
+        "--schema-dir",
+        default=None,
+        help="local schema directory for Confluent-framed files (default: schemas/)",
+    )
+    parser.add_argument(
+        "--registry-url", default=None, help="Confluent schema registry for schema ids not found locally"
+    )
 
 
-def describe(packet: Packet, index: int, result: Alert | None,
-             error: DecodeError | None) -> dict[str, Any]:
+def describe(packet: Packet, index: int, result: Alert | None, error: DecodeError | None) -> dict[str, Any]:
     """The inspect row of one record: identity, position, score, cutout shapes, NaN fraction."""
     row: dict[str, Any] = dict.fromkeys(JSON_KEYS)
     row.update(path=packet.path, index=index)
     if result is not None:
-        row.update(survey=result.survey, schema_version=result.schema_version,
-                   alert_id=str(result.alert_id), object_id=result.object_id, ra=result.ra,
-                   dec=result.dec, mjd=result.mjd, band=result.band,
-                   survey_score=result.survey_score)
+        row.update(
+            survey=result.survey,
+            schema_version=result.schema_version,
+            alert_id=str(result.alert_id),
+            object_id=result.object_id,
+            ra=result.ra,
+            dec=result.dec,
+            mjd=result.mjd,
+            band=result.band,
+            survey_score=result.survey_score,
+        )
         try:
             row.update(_stamp_summary(result))
         except DecodeError as exc:
@@ -60,19 +89,22 @@ def _stamp_summary(alert: Alert) -> dict[str, Any]:
     images = [read_stamp(s) for s in stamps if s is not None]
     pixels = sum(im.size for im in images)
     nans = sum(int(np.count_nonzero(~np.isfinite(im))) for im in images)
-    return {"cutout_shapes": [list(im.shape) for im in images],
-            "nan_fraction": round(nans / pixels, 6) if pixels else None}
+    return {
+        "cutout_shapes": [list(im.shape) for im in images],
+        "nan_fraction": round(nans / pixels, 6) if pixels else None,
+    }
 
 
 def _table_line(row: dict[str, Any]) -> str:
-    shapes = "none" if row["cutout_shapes"] is None else ",".join(
-        f"{h}x{w}" for h, w in row["cutout_shapes"])
+    shapes = "none" if row["cutout_shapes"] is None else ",".join(f"{h}x{w}" for h, w in row["cutout_shapes"])
     if row["survey"] is None:
         return f"{row['path']}[{row['index']}]  ERROR {row['error']}"
     score = "-" if row["survey_score"] is None else f"{row['survey_score']:.3f}"
-    text = (f"{row['path']}[{row['index']}]  {row['survey']} v{row['schema_version']}  "
-            f"{row['alert_id']}  {row['object_id']}  ra={row['ra']:.5f} dec={row['dec']:.5f}  "
-            f"mjd={row['mjd']:.5f}  band={row['band']}  score={score}  cutouts={shapes}")
+    text = (
+        f"{row['path']}[{row['index']}]  {row['survey']} v{row['schema_version']}  "
+        f"{row['alert_id']}  {row['object_id']}  ra={row['ra']:.5f} dec={row['dec']:.5f}  "
+        f"mjd={row['mjd']:.5f}  band={row['band']}  score={score}  cutouts={shapes}"
+    )
     return text + (f"  ERROR {row['error']}" if row["error"] else "")
 
 

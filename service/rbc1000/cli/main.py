@@ -16,8 +16,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    return dispatch("rbc", "RB-C1000 real/bogus classifier for ZTF, Rubin/LSST and WFST alert streams.",
-                    COMMANDS, argv)
+    return dispatch(
+        "rbc", "RB-C1000 real/bogus classifier for ZTF, Rubin/LSST and WFST alert streams.", COMMANDS, argv
+    )
 
 
 if __name__ == "__main__":

@@ -23,11 +23,13 @@ from rbc1000.stream.records import decode_kafka
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--topic", default="rbc.scored", help="topic to read (rbc.scored)")
-    parser.add_argument("--bootstrap", default="127.0.0.1:9092",
-                        help="Kafka bootstrap servers, host:port[,host:port]")
+    parser.add_argument(
+        "--bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers, host:port[,host:port]"
+    )
     parser.add_argument("--max", type=int, default=20, help="messages to print at most (20)")
-    parser.add_argument("--timeout", type=float, default=5.0,
-                        help="seconds to wait for another message before stopping (5)")
+    parser.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds to wait for another message before stopping (5)"
+    )
 
 
 def describe(value: bytes | None, headers: Sequence[tuple[str, Any]] | None) -> dict[str, Any]:
@@ -35,15 +37,23 @@ def describe(value: bytes | None, headers: Sequence[tuple[str, Any]] | None) -> 
     try:
         record = decode_kafka(value or b"")
     except ValueError:
-        return {"bytes": len(value or b""),
-                "headers": {k: bytes(v or b"").decode(errors="replace") for k, v in headers or []}}
+        return {
+            "bytes": len(value or b""),
+            "headers": {k: bytes(v or b"").decode(errors="replace") for k, v in headers or []},
+        }
     record.pop("alert_packet", None)
     return record
 
 
 def run(args: argparse.Namespace) -> int:
-    consumer = Consumer({"bootstrap.servers": args.bootstrap, "group.id": f"rbc-peek-{uuid.uuid4()}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": args.bootstrap,
+            "group.id": f"rbc-peek-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     printed, deadline = 0, time.monotonic() + args.timeout
     try:
         consumer.subscribe([args.topic])

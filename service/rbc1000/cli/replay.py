@@ -29,18 +29,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("paths", nargs="+", metavar="PATH", help="alert files, directories or tarballs")
     add("--topic", help="topic to publish into (required unless RBC_TOPIC is set)")
-    add("--rate", dest="rate_per_s", type=float,
-        help="messages per second (0: as fast as possible)")
-    add("--framing", choices=["container", "confluent"],
+    add("--rate", dest="rate_per_s", type=float, help="messages per second (0: as fast as possible)")
+    add(
+        "--framing",
+        choices=["container", "confluent"],
         help="container: one file per message, bytes unchanged (ZTF); confluent: one record "
-             "per message behind the 5-byte header (Rubin, WFST)")
+        "per message behind the 5-byte header (Rubin, WFST)",
+    )
     add("--schema-id", type=int, help="schema id for --framing confluent (Rubin: major*100+minor)")
     add("--repeat", type=int, help="send the files this many times (benchmarks, soak tests)")
     add("--partitions", type=int, help="create the topic with N partitions if it is missing")
     add("--bootstrap", help="Kafka bootstrap servers, host:port[,host:port]")
     add("--config", type=Path, help="YAML settings file (also RBC_CONFIG_FILE)")
-    add("--kafka-option", action="append", default=[], metavar="KEY=VALUE",
-        help="extra librdkafka property, repeatable")
+    add(
+        "--kafka-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra librdkafka property, repeatable",
+    )
     add("--quiet", action="store_true", help="no progress bar")
 
 
@@ -64,8 +71,7 @@ def ensure_topic(client_config: dict[str, str], topic: str, partitions: int) -> 
     admin = AdminClient(dict[str, Any](client_config))
     if topic in admin.list_topics(timeout=15).topics:
         return
-    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions,
-                                            replication_factor=1)])
+    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
     futures[topic].result(timeout=30)
     log.info("topic_created topic=%s partitions=%d", topic, partitions)
 
@@ -100,19 +106,28 @@ def run(args: argparse.Namespace) -> int:
         except DecodeError as exc:
             print(f"error: schema id {settings.schema_id}: {exc}")
             return 2
-    rounds = (iter_outgoing(args.paths, settings.framing, settings.schema_id, schema, skip)
-              for _ in range(settings.repeat))
+    rounds = (
+        iter_outgoing(args.paths, settings.framing, settings.schema_id, schema, skip)
+        for _ in range(settings.repeat)
+    )
     producer = KafkaProducer(client)
     producer.wait_connected(30.0)
-    with tqdm(desc=f"replay -> {settings.topic}", unit="msg", disable=args.quiet,
-              file=sys.stderr) as bar:
+    with tqdm(desc=f"replay -> {settings.topic}", unit="msg", disable=args.quiet, file=sys.stderr) as bar:
         try:
-            stats = replay(itertools.chain.from_iterable(rounds), producer, settings.topic,
-                           settings.rate_per_s, settings.flush_timeout_s, progress=bar.update)
+            stats = replay(
+                itertools.chain.from_iterable(rounds),
+                producer,
+                settings.topic,
+                settings.rate_per_s,
+                settings.flush_timeout_s,
+                progress=bar.update,
+            )
         except DeliveryError as exc:
             print(f"error: not every message was acknowledged: {exc}")
             return 1
-    print(f"replayed messages={stats.messages} acknowledged={stats.acknowledged} "
-          f"skipped={len(skipped)} seconds={stats.seconds:.2f} rate_per_s={stats.rate_per_s:.1f} "
-          f"topic={settings.topic}")
+    print(
+        f"replayed messages={stats.messages} acknowledged={stats.acknowledged} "
+        f"skipped={len(skipped)} seconds={stats.seconds:.2f} rate_per_s={stats.rate_per_s:.1f} "
+        f"topic={settings.topic}"
+    )
     return 0 if stats.messages else 1

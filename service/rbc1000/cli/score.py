@@ -43,22 +43,43 @@ log = logging.getLogger(__name__)
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__.split("\n\n", 1)[1] if __doc__ else None
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("paths", nargs="+", metavar="PATH",
-                        help="alert files (.avro), directories or tarballs (.tar.gz)")
-    parser.add_argument("--out", required=True, type=Path,
-                        help=f"scored output file; format by extension: {', '.join(FORMATS)}")
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL,
-                        help="ONNX model exported by `rbc-train export` (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=256,
-                        help="alerts per ONNX call (default: %(default)s)")
-    parser.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto",
-                        help="ONNX Runtime execution provider (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="ONNX Runtime intra-op threads, 0 = its default (default: 0)")
-    parser.add_argument("--no-packets", action="store_true",
-                        help="leave the original packet bytes out of an .avro output")
-    parser.add_argument("--gallery", type=int, default=4, metavar="K",
-                        help="alerts per group in the PNG gallery, 0 = no picture (default: 4)")
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="alert files (.avro), directories or tarballs (.tar.gz)"
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help=f"scored output file; format by extension: {', '.join(FORMATS)}",
+    )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=DEFAULT_MODEL,
+        help="ONNX model exported by `rbc-train export` (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=256, help="alerts per ONNX call (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--provider",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="ONNX Runtime execution provider (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=0, help="ONNX Runtime intra-op threads, 0 = its default (default: 0)"
+    )
+    parser.add_argument(
+        "--no-packets", action="store_true", help="leave the original packet bytes out of an .avro output"
+    )
+    parser.add_argument(
+        "--gallery",
+        type=int,
+        default=4,
+        metavar="K",
+        help="alerts per group in the PNG gallery, 0 = no picture (default: 4)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,8 +88,11 @@ def run(args: argparse.Namespace) -> int:
         print("error: --batch-size must be at least 1", file=sys.stderr)
         return 2
     if not args.model.is_file():
-        print(f"error: model file {args.model} not found; pass --model, or train and export "
-              "one with `rbc-train run` and `rbc-train export`", file=sys.stderr)
+        print(
+            f"error: model file {args.model} not found; pass --model, or train and export "
+            "one with `rbc-train run` and `rbc-train export`",
+            file=sys.stderr,
+        )
         return 2
     try:
         scorer = Scorer.load(args.model, args.provider, args.threads)
@@ -76,8 +100,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        summary = score_files(args.paths, args.out, scorer, args.batch_size,
-                              include_packets=not args.no_packets, gallery_k=args.gallery)
+        summary = score_files(
+            args.paths,
+            args.out,
+            scorer,
+            args.batch_size,
+            include_packets=not args.no_packets,
+            gallery_k=args.gallery,
+        )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -88,8 +118,12 @@ def run(args: argparse.Namespace) -> int:
 def output_paths(out: Path) -> dict[str, Path]:
     """Where the scored records and their companions go."""
     stem = out.with_suffix("")
-    return {"scored": out, "dead_letters": Path(f"{stem}.deadletter.jsonl"),
-            "summary": Path(f"{stem}.summary.json"), "gallery": Path(f"{stem}.gallery.png")}
+    return {
+        "scored": out,
+        "dead_letters": Path(f"{stem}.deadletter.jsonl"),
+        "summary": Path(f"{stem}.summary.json"),
+        "gallery": Path(f"{stem}.gallery.png"),
+    }
 
 
 @dataclass
@@ -123,8 +157,14 @@ def _batches(items: Iterator[SourcedResult], size: int) -> Iterator[list[Sourced
         yield batch
 
 
-def score_files(paths: list[str], out: Path, scorer: Scorer, batch_size: int,
-                include_packets: bool = True, gallery_k: int = 4) -> dict[str, Any]:
+def score_files(
+    paths: list[str],
+    out: Path,
+    scorer: Scorer,
+    batch_size: int,
+    include_packets: bool = True,
+    gallery_k: int = 4,
+) -> dict[str, Any]:
     """Score every alert under `paths` into `out` and its companions; returns the summary."""
     from rbc1000.viz.highlights import Highlights, render  # matplotlib only when a picture is asked
 
@@ -134,8 +174,11 @@ def score_files(paths: list[str], out: Path, scorer: Scorer, batch_size: int,
     highlights = Highlights(gallery_k, scorer.info.threshold) if gallery_k > 0 else None
     started = time.perf_counter()
     items = _counted(iter_alerts(paths, Decoder()), tally)
-    with open_writer(out, include_packets) as writer, files["dead_letters"].open("w") as dead, \
-            tqdm(unit=" alerts", desc="scoring", disable=None, file=sys.stderr) as bar:
+    with (
+        open_writer(out, include_packets) as writer,
+        files["dead_letters"].open("w") as dead,
+        tqdm(unit=" alerts", desc="scoring", disable=None, file=sys.stderr) as bar,
+    ):
         for batch in _batches(items, batch_size):
             outcomes = score_batch([i.result for i in batch], scorer)
             scored_at = now_ms()
@@ -166,23 +209,30 @@ def _count_scored(scored: ScoredAlert, tally: Tally, highlights: Any) -> None:
 
 def _write_dead_letter(fo: IO[str], item: SourcedResult, dead: DeadLetter, tally: Tally) -> None:
     alert = item.result if isinstance(item.result, Alert) else None
-    entry = {"path": item.packet.path, "record_index": item.record_index,
-             "alert_id": None if alert is None else str(alert.alert_id),
-             "object_id": None if alert is None else alert.object_id,
-             "survey": None if alert is None else alert.survey,
-             "reason": dead.reason, "detail": dead.detail}
+    entry = {
+        "path": item.packet.path,
+        "record_index": item.record_index,
+        "alert_id": None if alert is None else str(alert.alert_id),
+        "object_id": None if alert is None else alert.object_id,
+        "survey": None if alert is None else alert.survey,
+        "reason": dead.reason,
+        "detail": dead.detail,
+    }
     fo.write(json.dumps(entry) + "\n")
     tally.errors[dead.reason] += 1
     tally.add(alert.survey if alert is not None else "unknown", "dead_lettered")
 
 
-def _summary(tally: Tally, scorer: Scorer, seconds: float,
-             files: dict[str, Path]) -> dict[str, Any]:
+def _summary(tally: Tally, scorer: Scorer, seconds: float, files: dict[str, Path]) -> dict[str, Any]:
     scored = sum(tally.decisions.values())
     dead = sum(tally.errors.values())
     return {
-        "model": {"name": scorer.info.name, "version": scorer.info.version,
-                  "provider": scorer.provider, "path": str(scorer.path)},
+        "model": {
+            "name": scorer.info.name,
+            "version": scorer.info.version,
+            "provider": scorer.provider,
+            "path": str(scorer.path),
+        },
         "packets": tally.packets,
         "records": scored + dead,
         "scored": scored,
@@ -204,8 +254,10 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"records    {summary['records']} in {summary['packets']} packets: "
         f"{summary['scored']} scored, {summary['dead_lettered']} dead-lettered",
         "decisions  " + ", ".join(f"{k} {v}" for k, v in summary["decisions"].items()),
-        "surveys    " + "; ".join(f"{s}: " + ", ".join(f"{k} {v}" for k, v in c.items())
-                                  for s, c in summary["surveys"].items()),
+        "surveys    "
+        + "; ".join(
+            f"{s}: " + ", ".join(f"{k} {v}" for k, v in c.items()) for s, c in summary["surveys"].items()
+        ),
         "errors     " + (", ".join(f"{k} {v}" for k, v in summary["errors"].items()) or "none"),
         f"throughput {summary['records_per_s']} records/s ({summary['seconds']} s)",
     ]

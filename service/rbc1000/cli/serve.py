@@ -53,31 +53,66 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--model", dest="model_path", type=Path, help="ONNX model file (watched for updates)")
     add("--provider", choices=["auto", "cpu", "cuda"], help="ONNX Runtime provider (auto)")
     add("--batch-size", type=int, help="alerts per scoring batch at most (256)")
-    add("--batch-max-wait", dest="batch_max_wait_s", type=float,
-        help="seconds to wait for a batch to fill after its first message (0.2)")
+    add(
+        "--batch-max-wait",
+        dest="batch_max_wait_s",
+        type=float,
+        help="seconds to wait for a batch to fill after its first message (0.2)",
+    )
     add("--scored-topic", help="topic of scored records (rbc.scored)")
     add("--labelling-topic", help="topic of uncertain alerts for labellers (rbc.labelling)")
     add("--dead-letter-topic", help="topic of undecodable/unscorable messages (rbc.dead-letter)")
-    add("--labelling-rate", dest="labelling_rate_per_s", type=float,
-        help="alerts per second sent to labelling at most (5)")
+    add(
+        "--labelling-rate",
+        dest="labelling_rate_per_s",
+        type=float,
+        help="alerts per second sent to labelling at most (5)",
+    )
     add("--labelling-burst", type=int, help="labelling burst size (50)")
-    add("--no-packet", dest="include_packet", action="store_const", const=False,
-        help="leave the original packet bytes out of scored records")
-    add("--offset-reset", dest="auto_offset_reset", choices=["earliest", "latest"],
-        help="where a new consumer group starts (earliest)")
+    add(
+        "--no-packet",
+        dest="include_packet",
+        action="store_const",
+        const=False,
+        help="leave the original packet bytes out of scored records",
+    )
+    add(
+        "--offset-reset",
+        dest="auto_offset_reset",
+        choices=["earliest", "latest"],
+        help="where a new consumer group starts (earliest)",
+    )
     add("--metrics-port", type=int, help="port of /metrics, /healthz, /readyz (9108; 0: any)")
     add("--intra-op-threads", type=int, help="ONNX Runtime CPU threads (1; 0: its choice)")
-    add("--kafka-option", action="append", default=[], metavar="KEY=VALUE",
-        help="extra librdkafka property, repeatable (never put passwords here: use env)")
+    add(
+        "--kafka-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra librdkafka property, repeatable (never put passwords here: use env)",
+    )
     add("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level (INFO)")
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
     """Only the flags actually given, shaped like ServeSettings."""
-    names = ("group_id", "model_path", "provider", "batch_size", "batch_max_wait_s",
-             "scored_topic", "labelling_topic", "dead_letter_topic", "labelling_rate_per_s",
-             "labelling_burst", "include_packet", "auto_offset_reset", "metrics_port",
-             "intra_op_threads", "log_level")
+    names = (
+        "group_id",
+        "model_path",
+        "provider",
+        "batch_size",
+        "batch_max_wait_s",
+        "scored_topic",
+        "labelling_topic",
+        "dead_letter_topic",
+        "labelling_rate_per_s",
+        "labelling_burst",
+        "include_packet",
+        "auto_offset_reset",
+        "metrics_port",
+        "intra_op_threads",
+        "log_level",
+    )
     flags: dict[str, Any] = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
     if args.topics:
         flags["input_topics"] = args.topics
@@ -100,8 +135,9 @@ def _key_value(text: str) -> tuple[str, str]:
 
 def setup_logging(level: str) -> None:
     """key=value log lines on stderr."""
-    logging.basicConfig(level=level, force=True,
-                        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s")
+    logging.basicConfig(
+        level=level, force=True, format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,25 +153,28 @@ def run(args: argparse.Namespace) -> int:
 
 def serve(settings: ServeSettings) -> int:
     """Load and check the model, connect to Kafka, run the stream loop; the exit code."""
-    log.info("serve_starting topics=%s group=%s kafka=%s", ",".join(settings.input_topics),
-             settings.group_id, settings.kafka.redacted())
+    log.info(
+        "serve_starting topics=%s group=%s kafka=%s",
+        ",".join(settings.input_topics),
+        settings.group_id,
+        settings.kafka.redacted(),
+    )
     try:
         scorer = Scorer.load(settings.model_path, settings.provider, settings.intra_op_threads)
     except (ContractError, ProviderError, OSError) as exc:
         log.error("model_refused path=%s error=%s", settings.model_path, exc)
         return 2
-    log.info("model_in_use name=%s version=%s provider=%s", scorer.info.name,
-             scorer.info.version, scorer.provider)
+    log.info(
+        "model_in_use name=%s version=%s provider=%s", scorer.info.name, scorer.info.version, scorer.provider
+    )
     metrics = Metrics(CollectorRegistry())
     metrics.set_model(scorer.info, scorer.provider)
     health = HealthState(on_change=lambda ready: metrics.ready.set(1 if ready else 0))
     health.set_model_loaded(True)
     server = None
     if settings.metrics_port is not None:
-        server = HealthServer(health, metrics.registry, settings.metrics_host,
-                              settings.metrics_port).start()
-    consumer = KafkaConsumer(settings.kafka.client_config(), settings.group_id,
-                             settings.auto_offset_reset)
+        server = HealthServer(health, metrics.registry, settings.metrics_host, settings.metrics_port).start()
+    consumer = KafkaConsumer(settings.kafka.client_config(), settings.group_id, settings.auto_offset_reset)
     try:
         return _serve(settings, consumer, scorer, metrics, health)
     finally:
@@ -147,19 +186,32 @@ def serve(settings: ServeSettings) -> int:
             server.stop()
 
 
-def _serve(settings: ServeSettings, consumer: KafkaConsumer, scorer: Scorer, metrics: Metrics,
-           health: HealthState) -> int:
+def _serve(
+    settings: ServeSettings, consumer: KafkaConsumer, scorer: Scorer, metrics: Metrics, health: HealthState
+) -> int:
     """Run the loop until SIGTERM/SIGINT (exit 0) or a failure (exit 1, nothing committed)."""
     producer = KafkaProducer(settings.kafka.client_config())
     stop = StopFlag()
     signal.signal(signal.SIGTERM, stop.set)
     signal.signal(signal.SIGINT, stop.set)
     processor = StreamProcessor(
-        settings, consumer, producer, Decoder(settings.schema_dir, settings.registry_url), scorer,
-        watcher=ModelWatcher(settings.model_path, settings.provider, current=scorer,
-                             metrics=metrics, intra_op_threads=settings.intra_op_threads),
+        settings,
+        consumer,
+        producer,
+        Decoder(settings.schema_dir, settings.registry_url),
+        scorer,
+        watcher=ModelWatcher(
+            settings.model_path,
+            settings.provider,
+            current=scorer,
+            metrics=metrics,
+            intra_op_threads=settings.intra_op_threads,
+        ),
         limiter=LabellingLimiter(settings.labelling_rate_per_s, settings.labelling_burst),
-        metrics=metrics, health=health, stop=stop)
+        metrics=metrics,
+        health=health,
+        stop=stop,
+    )
     try:
         producer.wait_connected(30.0)
         processor.run()

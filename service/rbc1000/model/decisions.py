@@ -79,8 +79,9 @@ class LabellingLimiter:
     seconds (monotonic); tests inject a fake one.
     """
 
-    def __init__(self, rate_per_s: float, burst: int = 1,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate_per_s: float, burst: int = 1, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if rate_per_s < 0 or burst < 1:
             raise ValueError(f"need rate_per_s >= 0 and burst >= 1, got {rate_per_s}, {burst}")
         self.rate_per_s = rate_per_s
@@ -103,9 +104,12 @@ class LabellingLimiter:
         return False
 
 
-def score_batch(results: Sequence[DecodeResult], scorer: Scorer,
-                limiter: LabellingLimiter | None = None,
-                metrics: Metrics | None = None) -> list[Outcome]:
+def score_batch(
+    results: Sequence[DecodeResult],
+    scorer: Scorer,
+    limiter: LabellingLimiter | None = None,
+    metrics: Metrics | None = None,
+) -> list[Outcome]:
     """Preprocess, score in one ONNX call and route a batch; see the module docstring."""
     started = time.perf_counter()
     outcomes: list[Outcome | None] = [None] * len(results)
@@ -128,8 +132,7 @@ def score_batch(results: Sequence[DecodeResult], scorer: Scorer,
         outcomes[i] = _route(_as_alert(results[i]), float(p), scorer.info, limiter)
     final = [o for o in outcomes if o is not None]
     if metrics is not None:
-        _record(metrics, results, final, len(positions), preprocessed - started,
-                scored_at - preprocessed)
+        _record(metrics, results, final, len(positions), preprocessed - started, scored_at - preprocessed)
     return final
 
 
@@ -138,15 +141,20 @@ def _as_alert(result: DecodeResult) -> Alert:
     return result
 
 
-def _route(alert: Alert, p_real: float, info: ModelInfo,
-           limiter: LabellingLimiter | None) -> ScoredAlert:
+def _route(alert: Alert, p_real: float, info: ModelInfo, limiter: LabellingLimiter | None) -> ScoredAlert:
     decision = decide(p_real, info)
     to_labelling = decision == "uncertain" and (limiter is None or limiter.allow())
     return ScoredAlert(alert, p_real, decision, to_labelling)
 
 
-def _record(metrics: Metrics, results: Sequence[DecodeResult], outcomes: list[Outcome],
-            n_scored: int, preprocess_s: float, score_s: float) -> None:
+def _record(
+    metrics: Metrics,
+    results: Sequence[DecodeResult],
+    outcomes: list[Outcome],
+    n_scored: int,
+    preprocess_s: float,
+    score_s: float,
+) -> None:
     """Batch-level and per-outcome metrics of one call of score_batch."""
     metrics.batch_size.observe(len(results))
     metrics.preprocess_latency.observe(preprocess_s)

@@ -32,8 +32,7 @@ _MIN_STAT_PIXELS = 64
 _CHANNELS = ("science", "reference", "difference")
 
 
-def center_to_size(stamp: np.ndarray, size: int = STAMP_SIZE,
-                   out: np.ndarray | None = None) -> np.ndarray:
+def center_to_size(stamp: np.ndarray, size: int = STAMP_SIZE, out: np.ndarray | None = None) -> np.ndarray:
     """Centred crop or NaN-pad of a 2-D stamp to `size` x `size` (float32, written into `out`)."""
     if stamp.ndim != 2 or 0 in stamp.shape:
         raise DecodeError("bad_stamp_shape", f"stamp shape {stamp.shape} is not a 2-D image")
@@ -126,8 +125,11 @@ def _row_medians(values: np.ndarray) -> np.ndarray:
 
 def triplet_from_cutouts(cutouts: Cutouts) -> np.ndarray:
     """Read an alert's three FITS stamps and preprocess them (DecodeError when missing or bad)."""
-    stamps = (("science", cutouts.science), ("template", cutouts.template),
-              ("difference", cutouts.difference))
+    stamps = (
+        ("science", cutouts.science),
+        ("template", cutouts.template),
+        ("difference", cutouts.difference),
+    )
     missing = [name for name, stamp in stamps if stamp is None]
     if missing:
         raise DecodeError("missing_cutouts", f"alert has no {', '.join(missing)} cutout")

@@ -80,8 +80,9 @@ class Scorer:
     `path` (where it was loaded from), `stamp` (size, mtime and hash of the loaded bytes).
     """
 
-    def __init__(self, session: ort.InferenceSession, info: ModelInfo, provider: str,
-                 path: Path, stamp: FileStamp) -> None:
+    def __init__(
+        self, session: ort.InferenceSession, info: ModelInfo, provider: str, path: Path, stamp: FileStamp
+    ) -> None:
         self._session = session
         self.info = info
         self.provider = provider
@@ -89,8 +90,9 @@ class Scorer:
         self.stamp = stamp
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], provider: Provider = "auto",
-             intra_op_threads: int = 0) -> Scorer:
+    def load(
+        cls, path: str | os.PathLike[str], provider: Provider = "auto", intra_op_threads: int = 0
+    ) -> Scorer:
         """Load and fully validate a model; raises ContractError, ProviderError or OSError.
 
         `intra_op_threads` = 0 lets ONNX Runtime choose; set it on machines shared with others.
@@ -101,21 +103,28 @@ class Scorer:
         options.intra_op_num_threads = intra_op_threads
         options.log_severity_level = 3  # keep ORT's own warnings out of the service log
         try:
-            session = ort.InferenceSession(data, sess_options=options,
-                                           providers=choose_providers(provider))
+            session = ort.InferenceSession(data, sess_options=options, providers=choose_providers(provider))
         except ProviderError:
             raise
         except Exception as exc:  # ORT raises its own pybind exception types for bad files
             raise ContractError(f"{path} is not a loadable ONNX model: {exc}") from exc
         in_use = session.get_providers()[0]
         if provider == "cuda" and in_use != CUDA:
-            raise ProviderError(f"asked for CUDA but ONNX Runtime placed the model on {in_use}; "
-                                "check the CUDA and cuDNN libraries, or run with provider cpu")
+            raise ProviderError(
+                f"asked for CUDA but ONNX Runtime placed the model on {in_use}; "
+                "check the CUDA and cuDNN libraries, or run with provider cpu"
+            )
         info = _check_contract(session, path)
         scorer = cls(session, info, in_use, path, stamp)
         scorer._smoke_test()
-        log.info("model_loaded path=%s name=%s version=%s provider=%s sha256=%s",
-                 path, info.name, info.version, in_use, stamp.sha256[:12])
+        log.info(
+            "model_loaded path=%s name=%s version=%s provider=%s sha256=%s",
+            path,
+            info.name,
+            info.version,
+            in_use,
+            stamp.sha256[:12],
+        )
         return scorer
 
     def score(self, triplets: np.ndarray) -> np.ndarray:
@@ -137,7 +146,7 @@ class Scorer:
         batch = np.zeros((_SMOKE_BATCH, *TRIPLET_SHAPE), dtype=np.float32)
         batch[1] = rng.standard_normal(TRIPLET_SHAPE, dtype=np.float32)
         batch[2] = np.arcsinh(rng.standard_normal(TRIPLET_SHAPE, dtype=np.float32) * 30)
-        yy, xx = np.mgrid[:TRIPLET_SHAPE[1], :TRIPLET_SHAPE[2]]
+        yy, xx = np.mgrid[: TRIPLET_SHAPE[1], : TRIPLET_SHAPE[2]]
         batch[3, :] = np.arcsinh(50 * np.exp(-((yy - 31) ** 2 + (xx - 31) ** 2) / 8.0))
         try:
             scores = self.score(batch)
@@ -162,8 +171,7 @@ def _check_contract(session: ort.InferenceSession, path: Path) -> ModelInfo:
     """Input/output names, shapes, dtypes and metadata of a session, per rbc1000.model.contract."""
     inputs = session.get_inputs()
     if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
-        raise ContractError(f"{path}: expected one input {INPUT_NAME!r}, "
-                            f"got {[i.name for i in inputs]}")
+        raise ContractError(f"{path}: expected one input {INPUT_NAME!r}, got {[i.name for i in inputs]}")
     if inputs[0].type != "tensor(float)":
         raise ContractError(f"{path}: input {INPUT_NAME!r} is {inputs[0].type}, need float32")
     shape = list(inputs[0].shape)
@@ -194,9 +202,15 @@ class ModelWatcher:
     still being written is complete).
     """
 
-    def __init__(self, path: str | os.PathLike[str], provider: Provider = "auto", *,
-                 current: Scorer | None = None, metrics: Metrics | None = None,
-                 intra_op_threads: int = 0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        provider: Provider = "auto",
+        *,
+        current: Scorer | None = None,
+        metrics: Metrics | None = None,
+        intra_op_threads: int = 0,
+    ) -> None:
         self.path = Path(path)
         self.provider: Provider = provider
         self.metrics = metrics
@@ -237,8 +251,12 @@ class ModelWatcher:
         if self.metrics is not None:
             self.metrics.model_reload("accepted")
             self.metrics.set_model(scorer.info, scorer.provider)
-        log.info("model_reload_accepted path=%s version=%s provider=%s",
-                 self.path, scorer.info.version, scorer.provider)
+        log.info(
+            "model_reload_accepted path=%s version=%s provider=%s",
+            self.path,
+            scorer.info.version,
+            scorer.provider,
+        )
         return scorer
 
     def _refuse(self, st: os.stat_result, exc: Exception) -> None:

@@ -40,17 +40,23 @@ class Readiness:
 
     def missing(self) -> list[str]:
         """Names of the conditions not met, for the /readyz body."""
-        checks = {"connected": self.connected, "partitions_assigned": self.partitions > 0,
-                  "model_loaded": self.model_loaded}
+        checks = {
+            "connected": self.connected,
+            "partitions_assigned": self.partitions > 0,
+            "model_loaded": self.model_loaded,
+        }
         return [name for name, ok in checks.items() if not ok]
 
 
 class HealthState:
     """Thread-safe state the run loop updates and the HTTP thread reads."""
 
-    def __init__(self, stall_after_s: float | None = None,
-                 clock: Callable[[], float] = time.monotonic,
-                 on_change: Callable[[bool], None] | None = None) -> None:
+    def __init__(
+        self,
+        stall_after_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[bool], None] | None = None,
+    ) -> None:
         self._lock = threading.Lock()
         self._connected = False
         self._partitions = 0
@@ -101,13 +107,13 @@ class HealthState:
 class HealthServer:
     """Serves /metrics, /healthz and /readyz on `host:port` from a daemon thread (port 0: any)."""
 
-    def __init__(self, state: HealthState, registry: CollectorRegistry, host: str = "0.0.0.0",
-                 port: int = 9108) -> None:
+    def __init__(
+        self, state: HealthState, registry: CollectorRegistry, host: str = "0.0.0.0", port: int = 9108
+    ) -> None:
         handler = _make_handler(state, registry)
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="rbc-health",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="rbc-health", daemon=True)
 
     @property
     def port(self) -> int:
@@ -131,8 +137,7 @@ class HealthServer:
         self.stop()
 
 
-def _make_handler(state: HealthState,
-                  registry: CollectorRegistry) -> type[BaseHTTPRequestHandler]:
+def _make_handler(state: HealthState, registry: CollectorRegistry) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
@@ -143,9 +148,10 @@ def _make_handler(state: HealthState,
                 self._send_json(200 if ok else 503, {"alive": ok})
             elif path == "/readyz":
                 r = state.readiness()
-                self._send_json(200 if r.ready else 503,
-                                {"ready": r.ready, "missing": r.missing(),
-                                 "partitions": r.partitions})
+                self._send_json(
+                    200 if r.ready else 503,
+                    {"ready": r.ready, "missing": r.missing(), "partitions": r.partitions},
+                )
             else:
                 self._send_json(404, {"error": "try /metrics, /healthz or /readyz"})
 

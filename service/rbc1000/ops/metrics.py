@@ -52,41 +52,78 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.consumed = Counter("rbc_alerts_consumed", "Alert records read from the input "
-                                "(decoded or not), by survey", ["survey"], registry=registry)
-        self.scored = Counter("rbc_alerts_scored", "Alerts scored, by survey and decision",
-                              ["survey", "decision"], registry=registry)
-        self.labelling = Counter("rbc_alerts_labelling", "Uncertain alerts by survey and "
-                                 "outcome: routed to labelling or held back by the rate cap",
-                                 ["survey", "outcome"], registry=registry)
-        self.dead_lettered = Counter("rbc_alerts_dead_lettered", "Alerts or messages sent to "
-                                     "the dead-letter output, by survey and reason",
-                                     ["survey", "reason"], registry=registry)
-        self.batch_size = Histogram("rbc_batch_size_alerts", "Alerts per scoring batch",
-                                    buckets=BATCH_BUCKETS, registry=registry)
-        self.decode_latency = Histogram("rbc_decode_latency_seconds", "Time to decode one "
-                                        "message", buckets=LATENCY_BUCKETS_S, registry=registry)
-        self.preprocess_latency = Histogram("rbc_preprocess_latency_seconds", "Time to build the "
-                                            "triplets of one batch", buckets=LATENCY_BUCKETS_S,
-                                            registry=registry)
-        self.score_latency = Histogram("rbc_score_latency_seconds", "Time of one ONNX scoring "
-                                       "call (one batch)", buckets=LATENCY_BUCKETS_S,
-                                       registry=registry)
-        self.end_to_end_latency = Histogram("rbc_end_to_end_latency_seconds", "From the input "
-                                            "message timestamp to the scored record acknowledged",
-                                            buckets=E2E_BUCKETS_S, registry=registry)
-        self.consumer_lag = Gauge("rbc_consumer_lag_messages", "High watermark minus position, "
-                                  "per assigned input partition", ["topic", "partition"],
-                                  registry=registry)
-        self.p_real = Histogram("rbc_p_real", "Model score p_real (probability of a real "
-                                "source) of scored alerts", buckets=P_REAL_BUCKETS,
-                                registry=registry)
-        self.model_info = Info("rbc_model", "The model serving now and its execution provider",
-                               registry=registry)
-        self.model_reloads = Counter("rbc_model_reloads", "Model file changes seen, by outcome",
-                                     ["outcome"], registry=registry)
-        self.ready = Gauge("rbc_ready", "1 when connected, partitions assigned and a model "
-                           "loaded", registry=registry)
+        self.consumed = Counter(
+            "rbc_alerts_consumed",
+            "Alert records read from the input (decoded or not), by survey",
+            ["survey"],
+            registry=registry,
+        )
+        self.scored = Counter(
+            "rbc_alerts_scored",
+            "Alerts scored, by survey and decision",
+            ["survey", "decision"],
+            registry=registry,
+        )
+        self.labelling = Counter(
+            "rbc_alerts_labelling",
+            "Uncertain alerts by survey and outcome: routed to labelling or held back by the rate cap",
+            ["survey", "outcome"],
+            registry=registry,
+        )
+        self.dead_lettered = Counter(
+            "rbc_alerts_dead_lettered",
+            "Alerts or messages sent to the dead-letter output, by survey and reason",
+            ["survey", "reason"],
+            registry=registry,
+        )
+        self.batch_size = Histogram(
+            "rbc_batch_size_alerts", "Alerts per scoring batch", buckets=BATCH_BUCKETS, registry=registry
+        )
+        self.decode_latency = Histogram(
+            "rbc_decode_latency_seconds",
+            "Time to decode one message",
+            buckets=LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        self.preprocess_latency = Histogram(
+            "rbc_preprocess_latency_seconds",
+            "Time to build the triplets of one batch",
+            buckets=LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        self.score_latency = Histogram(
+            "rbc_score_latency_seconds",
+            "Time of one ONNX scoring call (one batch)",
+            buckets=LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        self.end_to_end_latency = Histogram(
+            "rbc_end_to_end_latency_seconds",
+            "From the input message timestamp to the scored record acknowledged",
+            buckets=E2E_BUCKETS_S,
+            registry=registry,
+        )
+        self.consumer_lag = Gauge(
+            "rbc_consumer_lag_messages",
+            "High watermark minus position, per assigned input partition",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.p_real = Histogram(
+            "rbc_p_real",
+            "Model score p_real (probability of a real source) of scored alerts",
+            buckets=P_REAL_BUCKETS,
+            registry=registry,
+        )
+        self.model_info = Info(
+            "rbc_model", "The model serving now and its execution provider", registry=registry
+        )
+        self.model_reloads = Counter(
+            "rbc_model_reloads", "Model file changes seen, by outcome", ["outcome"], registry=registry
+        )
+        self.ready = Gauge(
+            "rbc_ready", "1 when connected, partitions assigned and a model loaded", registry=registry
+        )
         for outcome in ("accepted", "refused"):
             self.model_reloads.labels(outcome=outcome)
 

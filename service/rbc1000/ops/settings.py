@@ -49,10 +49,16 @@ Framing = Literal["container", "confluent"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 # Properties the service sets itself because its delivery guarantee depends on them.
-RESERVED_KAFKA_KEYS = frozenset({
-    "group.id", "enable.auto.commit", "enable.auto.offset.store", "enable.idempotence", "acks",
-    "bootstrap.servers",
-})
+RESERVED_KAFKA_KEYS = frozenset(
+    {
+        "group.id",
+        "enable.auto.commit",
+        "enable.auto.offset.store",
+        "enable.idempotence",
+        "acks",
+        "bootstrap.servers",
+    }
+)
 _SECRET_HINTS = ("password", "secret", "token", "key.pem", "private")
 
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("rbc_config_file", default=None)
@@ -75,21 +81,26 @@ class KafkaSettings(BaseModel):
     ssl_key_password: SecretStr | None = None
     ssl_endpoint_identification_algorithm: Literal["https", "none"] | None = None
     extra: dict[str, str] = Field(
-        default_factory=dict,
-        description="any other librdkafka property, passed through as is")
+        default_factory=dict, description="any other librdkafka property, passed through as is"
+    )
 
     @model_validator(mode="after")
     def _check_security(self) -> KafkaSettings:
         if self.security_protocol.startswith("SASL_"):
-            missing = [n for n in ("sasl_mechanism", "sasl_username", "sasl_password")
-                       if getattr(self, n) is None]
+            missing = [
+                n for n in ("sasl_mechanism", "sasl_username", "sasl_password") if getattr(self, n) is None
+            ]
             if missing and self.sasl_mechanism != "OAUTHBEARER":
-                raise ValueError(f"security_protocol {self.security_protocol} needs {missing} "
-                                 "(for example RBC_KAFKA__SASL_PASSWORD)")
+                raise ValueError(
+                    f"security_protocol {self.security_protocol} needs {missing} "
+                    "(for example RBC_KAFKA__SASL_PASSWORD)"
+                )
         reserved = sorted(RESERVED_KAFKA_KEYS & set(self.extra))
         if reserved:
-            raise ValueError(f"kafka.extra may not set {reserved}: the service sets them "
-                             "(use the dedicated settings instead)")
+            raise ValueError(
+                f"kafka.extra may not set {reserved}: the service sets them "
+                "(use the dedicated settings instead)"
+            )
         return self
 
     def client_config(self) -> dict[str, str]:
@@ -107,10 +118,13 @@ class KafkaSettings(BaseModel):
 
     def redacted(self) -> dict[str, str]:
         """`client_config()` safe to log: secret values replaced by `***`."""
-        secret_keys = {n.replace("_", ".") for n in type(self).model_fields
-                       if isinstance(getattr(self, n), SecretStr)}
-        return {k: "***" if k in secret_keys or any(h in k for h in _SECRET_HINTS) else v
-                for k, v in self.client_config().items()}
+        secret_keys = {
+            n.replace("_", ".") for n in type(self).model_fields if isinstance(getattr(self, n), SecretStr)
+        }
+        return {
+            k: "***" if k in secret_keys or any(h in k for h in _SECRET_HINTS) else v
+            for k, v in self.client_config().items()
+        }
 
 
 def _split_list(value: Any) -> Any:
@@ -145,14 +159,14 @@ class _FileBackedSettings(BaseSettings):
 class ServeSettings(_FileBackedSettings):
     """Everything `rbc serve` needs: where to read, what to write, the model and the batching."""
 
-    model_config = SettingsConfigDict(env_prefix="RBC_", env_nested_delimiter="__",
-                                      extra="forbid")
+    model_config = SettingsConfigDict(env_prefix="RBC_", env_nested_delimiter="__", extra="forbid")
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     input_topics: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="topic names; an entry starting with ^ is a regular expression, "
-                    "e.g. ^ztf_[0-9]{8}_programid1$")
+        "e.g. ^ztf_[0-9]{8}_programid1$",
+    )
     group_id: str = "rbc-scorer"
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     scored_topic: str = "rbc.scored"
@@ -162,9 +176,11 @@ class ServeSettings(_FileBackedSettings):
     model_path: Path = Field(default_factory=default_model_path)
     provider: Provider = "auto"
     intra_op_threads: int = Field(
-        default=1, ge=0,
+        default=1,
+        ge=0,
         description="ONNX Runtime CPU threads; 1 leaves the other cores to decoding and "
-                    "librdkafka (scale out with more instances in the group); 0: ORT decides")
+        "librdkafka (scale out with more instances in the group); 0: ORT decides",
+    )
     model_poll_s: float = Field(default=5.0, gt=0)
     batch_size: int = Field(default=256, ge=1, le=10_000)
     batch_max_wait_s: float = Field(default=0.2, gt=0, le=60)
@@ -174,9 +190,12 @@ class ServeSettings(_FileBackedSettings):
     schema_dir: Path | None = None
     registry_url: str | None = None
     metrics_host: str = "0.0.0.0"
-    metrics_port: int | None = Field(default=9108, ge=0, le=65535,
-                                     description="HTTP port of /metrics, /healthz, /readyz; "
-                                                 "0 picks a free one, unset disables")
+    metrics_port: int | None = Field(
+        default=9108,
+        ge=0,
+        le=65535,
+        description="HTTP port of /metrics, /healthz, /readyz; 0 picks a free one, unset disables",
+    )
     log_level: LogLevel = "INFO"
 
     _split_topics = field_validator("input_topics", mode="before")(_split_list)
@@ -198,8 +217,7 @@ class ServeSettings(_FileBackedSettings):
 class ReplaySettings(_FileBackedSettings):
     """What `rbc replay` needs: the broker, the topic, the pace and the framing."""
 
-    model_config = SettingsConfigDict(env_prefix="RBC_", env_nested_delimiter="__",
-                                      extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="RBC_", env_nested_delimiter="__", extra="ignore")
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topic: str
@@ -209,9 +227,9 @@ class ReplaySettings(_FileBackedSettings):
     repeat: int = Field(default=1, ge=1, description="send the files this many times")
     schema_dir: Path | None = None
     registry_url: str | None = None
-    partitions: int | None = Field(default=None, ge=1,
-                                   description="create the topic with this many partitions "
-                                               "if it does not exist")
+    partitions: int | None = Field(
+        default=None, ge=1, description="create the topic with this many partitions if it does not exist"
+    )
     flush_timeout_s: float = Field(default=60.0, gt=0)
 
     @model_validator(mode="after")

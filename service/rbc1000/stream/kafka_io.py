@@ -106,16 +106,25 @@ class MessageSink(Protocol):
 def _rebalance_hook(callback: Callable[[list[Partition]], None]) -> Callable[[Any, Any], None]:
     def hook(_consumer: Any, partitions: list[TopicPartition]) -> None:
         callback([Partition(tp.topic, tp.partition) for tp in partitions])
+
     return hook
 
 
 def _message(m: Any) -> Message:
     """A frozen `Message` from a confluent-kafka message without error."""
     _, ts = m.timestamp()
-    headers = tuple((str(k), v if isinstance(v, bytes) else (v or "").encode())
-                    for k, v in (m.headers() or ()))
-    return Message(str(m.topic()), int(m.partition()), int(m.offset()), m.key(), m.value(),
-                   headers, ts if ts > 0 else None)
+    headers = tuple(
+        (str(k), v if isinstance(v, bytes) else (v or "").encode()) for k, v in (m.headers() or ())
+    )
+    return Message(
+        str(m.topic()),
+        int(m.partition()),
+        int(m.offset()),
+        m.key(),
+        m.value(),
+        headers,
+        ts if ts > 0 else None,
+    )
 
 
 class KafkaConsumer:
@@ -125,16 +134,19 @@ class KafkaConsumer:
     messages done whose outputs the producer has not yet delivered, which breaks at-least-once.
     """
 
-    def __init__(self, client_config: Mapping[str, str], group_id: str,
-                 auto_offset_reset: str = "earliest") -> None:
+    def __init__(
+        self, client_config: Mapping[str, str], group_id: str, auto_offset_reset: str = "earliest"
+    ) -> None:
         config: dict[str, Any] = dict(client_config)
-        config.update({
-            "group.id": group_id,
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "auto.offset.reset": auto_offset_reset,
-            "error_cb": self._on_error,
-        })
+        config.update(
+            {
+                "group.id": group_id,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": auto_offset_reset,
+                "error_cb": self._on_error,
+            }
+        )
         self._consumer = Consumer(config)
         self._connected = False
         self._next_probe = 0.0
@@ -144,8 +156,7 @@ class KafkaConsumer:
         # Runs inside librdkafka's poll: record and log only, never raise.
         if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
             self._connected = False
-        log.warning("kafka_consumer_error code=%s fatal=%s reason=%s",
-                    err.name(), err.fatal(), err.str())
+        log.warning("kafka_consumer_error code=%s fatal=%s reason=%s", err.name(), err.fatal(), err.str())
 
     @property
     def connected(self) -> bool:
@@ -161,6 +172,7 @@ class KafkaConsumer:
 
     def subscribe(self, topics: Sequence[str], listener: RebalanceListener) -> None:
         """Join the group for these topics (an entry starting with ^ is a regex)."""
+
         def assign(parts: list[Partition]) -> None:
             self._connected = True
             self.assigned.update(parts)
@@ -174,8 +186,12 @@ class KafkaConsumer:
             listener.on_lost(parts)
             self.assigned.difference_update(parts)
 
-        self._consumer.subscribe(list(topics), on_assign=_rebalance_hook(assign),
-                                 on_revoke=_rebalance_hook(revoke), on_lost=_rebalance_hook(lost))
+        self._consumer.subscribe(
+            list(topics),
+            on_assign=_rebalance_hook(assign),
+            on_revoke=_rebalance_hook(revoke),
+            on_lost=_rebalance_hook(lost),
+        )
 
     def consume(self, max_messages: int, timeout_s: float) -> list[Message]:
         """Up to `max_messages` messages within `timeout_s`; per-message errors are logged."""
@@ -209,8 +225,9 @@ class KafkaConsumer:
         failed = [Partition(tp.topic, tp.partition) for tp in result if tp.error is not None]
         for tp in result:
             if tp.error is not None:
-                log.warning("kafka_commit_failed topic=%s partition=%d reason=%s",
-                            tp.topic, tp.partition, tp.error)
+                log.warning(
+                    "kafka_commit_failed topic=%s partition=%d reason=%s", tp.topic, tp.partition, tp.error
+                )
         return failed
 
     def lag(self) -> dict[Partition, int]:
@@ -253,11 +270,11 @@ class KafkaProducer:
     def _on_error(self, err: KafkaError) -> None:
         if err.fatal():
             self._failures.append(f"fatal producer error {err.name()}: {err.str()}")
-        log.warning("kafka_producer_error code=%s fatal=%s reason=%s",
-                    err.name(), err.fatal(), err.str())
+        log.warning("kafka_producer_error code=%s fatal=%s reason=%s", err.name(), err.fatal(), err.str())
 
     def produce(self, record: OutputRecord, on_delivered: Callable[[], None]) -> None:
         """Queue one record; `on_delivered` runs once the broker has acknowledged it."""
+
         def callback(err: KafkaError | None, _msg: Any) -> None:
             try:
                 if err is not None:
@@ -270,8 +287,13 @@ class KafkaProducer:
 
         while True:
             try:
-                self._producer.produce(record.topic, value=record.value, key=record.key,
-                                       headers=list(record.headers), on_delivery=callback)
+                self._producer.produce(
+                    record.topic,
+                    value=record.value,
+                    key=record.key,
+                    headers=list(record.headers),
+                    on_delivery=callback,
+                )
                 return
             except BufferError:
                 self._producer.poll(0.05)  # local queue full: let deliveries drain
@@ -299,5 +321,6 @@ class KafkaProducer:
                 return
             except KafkaException as exc:
                 if time.monotonic() >= deadline:
-                    raise KafkaFatalError(f"no broker answered within {timeout_s} s: {exc}; "
-                                          "check kafka.bootstrap_servers") from exc
+                    raise KafkaFatalError(
+                        f"no broker answered within {timeout_s} s: {exc}; check kafka.bootstrap_servers"
+                    ) from exc

@@ -89,11 +89,21 @@ class StreamProcessor:
     again from the committed offset); `on_lost` drops them without committing.
     """
 
-    def __init__(self, settings: ServeSettings, source: MessageSource, sink: MessageSink,
-                 decoder: Decoder, scorer: Scorer, *, watcher: ModelWatcher | None = None,
-                 limiter: LabellingLimiter | None = None, metrics: Metrics | None = None,
-                 health: HealthState | None = None, stop: StopFlag | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        settings: ServeSettings,
+        source: MessageSource,
+        sink: MessageSink,
+        decoder: Decoder,
+        scorer: Scorer,
+        *,
+        watcher: ModelWatcher | None = None,
+        limiter: LabellingLimiter | None = None,
+        metrics: Metrics | None = None,
+        health: HealthState | None = None,
+        stop: StopFlag | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings
         self.source = source
         self.sink = sink
@@ -187,8 +197,7 @@ class StreamProcessor:
             decoded = self._decode(message)
             results.extend(decoded)
             owners.extend((message, i) for i in range(len(decoded)))
-        for (message, index), result, outcome in zip(owners, results, self._score(results),
-                                                     strict=True):
+        for (message, index), result, outcome in zip(owners, results, self._score(results), strict=True):
             if isinstance(outcome, ScoredAlert):
                 self._produce_scored(message, outcome)
             else:
@@ -201,21 +210,30 @@ class StreamProcessor:
         """Records of one message; a message without any becomes one failure."""
         started = time.perf_counter()
         if not message.value:
-            decoded: list[DecodeResult] = [DecodeFailure(-1, DecodeError(
-                "empty_message", "message has no value (tombstone or empty bytes)"))]
+            decoded: list[DecodeResult] = [
+                DecodeFailure(
+                    -1, DecodeError("empty_message", "message has no value (tombstone or empty bytes)")
+                )
+            ]
         else:
             try:
                 decoded = self.decoder.decode(message.value)
             except Exception as exc:  # the decoder promises not to raise; survive if it does
-                log.exception("decoder_raised topic=%s partition=%d offset=%d",
-                              message.topic, message.partition, message.offset)
+                log.exception(
+                    "decoder_raised topic=%s partition=%d offset=%d",
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                )
                 decoded = [DecodeFailure(-1, DecodeError("decoder_error", repr(exc)))]
             if not decoded:
                 decoded = [DecodeFailure(-1, DecodeError("no_records", "container is empty"))]
             for r in decoded:
                 if isinstance(r, DecodeFailure) and r.error.reason in TRANSIENT_REASONS:
-                    raise TransientError(f"{r.error.reason}: {r.error.detail}; nothing "
-                                         "committed, the message is read again on restart")
+                    raise TransientError(
+                        f"{r.error.reason}: {r.error.detail}; nothing "
+                        "committed, the message is read again on restart"
+                    )
         if self.metrics is not None:
             self.metrics.decode_latency.observe(time.perf_counter() - started)
             for r in decoded:
@@ -248,31 +266,38 @@ class StreamProcessor:
         record = ScoredRecord.build(scored, self.scorer.info, packet)
         value, key = encode_kafka(record), record.object_id.encode()
         headers = _source_headers(message)
-        self._produce(message, OutputRecord(self.settings.scored_topic, value, key, headers),
-                      latency_from=message.timestamp_ms)
+        self._produce(
+            message,
+            OutputRecord(self.settings.scored_topic, value, key, headers),
+            latency_from=message.timestamp_ms,
+        )
         self.stats.scored += 1
         if scored.to_labelling:
-            self._produce(message, OutputRecord(self.settings.labelling_topic, value, key,
-                                                headers))
+            self._produce(message, OutputRecord(self.settings.labelling_topic, value, key, headers))
             self.stats.labelling += 1
 
-    def _produce_dead_letter(self, message: Message, reason: str, detail: str,
-                             record_index: int) -> None:
+    def _produce_dead_letter(self, message: Message, reason: str, detail: str, record_index: int) -> None:
         headers: Headers = (
             ("rbc.error.reason", reason.encode()),
             ("rbc.error.detail", detail.encode(errors="replace")[:MAX_DETAIL_BYTES]),
             *_source_headers(message),
             ("rbc.record.index", str(record_index).encode()),
         )
-        self._produce(message, OutputRecord(self.settings.dead_letter_topic,
-                                            message.value or b"", message.key, headers))
+        self._produce(
+            message, OutputRecord(self.settings.dead_letter_topic, message.value or b"", message.key, headers)
+        )
         self.stats.dead_letters += 1
-        log.warning("dead_letter reason=%s topic=%s partition=%d offset=%d index=%d detail=%s",
-                    reason, message.topic, message.partition, message.offset, record_index,
-                    detail[:200])
+        log.warning(
+            "dead_letter reason=%s topic=%s partition=%d offset=%d index=%d detail=%s",
+            reason,
+            message.topic,
+            message.partition,
+            message.offset,
+            record_index,
+            detail[:200],
+        )
 
-    def _produce(self, message: Message, record: OutputRecord,
-                 latency_from: int | None = None) -> None:
+    def _produce(self, message: Message, record: OutputRecord, latency_from: int | None = None) -> None:
         """Produce one output on behalf of `message`; its ack moves the commit watermark."""
         part, offset, metrics = message.source, message.offset, self.metrics
 
@@ -305,8 +330,12 @@ class StreamProcessor:
             self._next_model_poll = now + self.settings.model_poll_s
             new = self.watcher.poll()
             if new is not None:
-                log.info("model_swapped old_version=%s new_version=%s provider=%s",
-                         self.scorer.info.version, new.info.version, new.provider)
+                log.info(
+                    "model_swapped old_version=%s new_version=%s provider=%s",
+                    self.scorer.info.version,
+                    new.info.version,
+                    new.provider,
+                )
                 self.scorer = new
         if self.metrics is not None and now >= self._next_lag:
             self._next_lag = now + LAG_EVERY_S

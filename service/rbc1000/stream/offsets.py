@@ -59,8 +59,10 @@ class OffsetTracker:
         state = self._parts.setdefault(part, _PartitionState())
         last = state.queue[-1].offset if state.queue else state.watermark
         if last is not None and offset < last + (1 if state.queue else 0):
-            raise ValueError(f"{part} offset {offset} consumed after {last}: forget() the "
-                             "partition before it is read again")
+            raise ValueError(
+                f"{part} offset {offset} consumed after {last}: forget() the "
+                "partition before it is read again"
+            )
         entry = _Entry(offset)
         state.queue.append(entry)
         state.by_offset[offset] = entry
@@ -94,10 +96,12 @@ class OffsetTracker:
 
     def committable(self, parts: Iterable[Partition] | None = None) -> dict[Partition, int]:
         """Offsets (next to read) whose watermark moved past the last commit, for `parts` or all."""
-        chosen = self._parts if parts is None else {p: self._parts[p] for p in parts
-                                                    if p in self._parts}
-        return {p: s.watermark for p, s in chosen.items()
-                if s.watermark is not None and s.watermark != s.committed}
+        chosen = self._parts if parts is None else {p: self._parts[p] for p in parts if p in self._parts}
+        return {
+            p: s.watermark
+            for p, s in chosen.items()
+            if s.watermark is not None and s.watermark != s.committed
+        }
 
     def committed(self, offsets: dict[Partition, int]) -> None:
         """Record offsets the broker accepted."""

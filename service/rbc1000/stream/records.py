@@ -38,8 +38,20 @@ if TYPE_CHECKING:
 SCHEMA_PATH = scored_schema_path()
 SCORED_SCHEMA_ID = 30100
 _CONFLUENT_HEADER = struct.Struct(">bI")
-ROW_FIELDS = ("alert_id", "object_id", "survey", "mjd", "ra", "dec", "band", "p_real",
-              "decision", "model_name", "model_version", "scored_at")
+ROW_FIELDS = (
+    "alert_id",
+    "object_id",
+    "survey",
+    "mjd",
+    "ra",
+    "dec",
+    "band",
+    "p_real",
+    "decision",
+    "model_name",
+    "model_version",
+    "scored_at",
+)
 
 
 @cache
@@ -72,15 +84,24 @@ class ScoredRecord:
     alert_packet: bytes | None
 
     @classmethod
-    def build(cls, scored: ScoredAlert, info: ModelInfo, packet: bytes | None,
-              scored_at: int | None = None) -> ScoredRecord:
+    def build(
+        cls, scored: ScoredAlert, info: ModelInfo, packet: bytes | None, scored_at: int | None = None
+    ) -> ScoredRecord:
         """The record for `scored` by the model `info`; `packet` None leaves the bytes out."""
         alert = scored.alert
         return cls(
-            alert_id=str(alert.alert_id), object_id=str(alert.object_id), survey=alert.survey,
-            mjd=float(alert.mjd), ra=float(alert.ra), dec=float(alert.dec), band=str(alert.band),
-            p_real=float(scored.p_real), decision=scored.decision, model_name=info.name,
-            model_version=info.version, scored_at=now_ms() if scored_at is None else scored_at,
+            alert_id=str(alert.alert_id),
+            object_id=str(alert.object_id),
+            survey=alert.survey,
+            mjd=float(alert.mjd),
+            ra=float(alert.ra),
+            dec=float(alert.dec),
+            band=str(alert.band),
+            p_real=float(scored.p_real),
+            decision=scored.decision,
+            model_name=info.name,
+            model_version=info.version,
+            scored_at=now_ms() if scored_at is None else scored_at,
             alert_packet=packet,
         )
 
@@ -115,7 +136,7 @@ def decode_kafka(data: bytes) -> dict[str, Any]:
     magic, schema_id = _CONFLUENT_HEADER.unpack_from(data)
     if magic != 0 or schema_id != SCORED_SCHEMA_ID:
         raise ValueError(f"not a scored record: magic {magic}, schema id {schema_id}")
-    body = io.BytesIO(data[_CONFLUENT_HEADER.size:])
+    body = io.BytesIO(data[_CONFLUENT_HEADER.size :])
     record = fastavro.schemaless_reader(body, scored_schema(), None)
     if not isinstance(record, dict):
         raise ValueError("scored message body is not a record")
@@ -143,8 +164,9 @@ class _FileWriter:
     def __enter__(self) -> _FileWriter:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 
@@ -192,8 +214,7 @@ class JsonlWriter(_FileWriter):
 FORMATS = (".avro", ".csv", ".jsonl")
 
 
-def open_writer(path: str | Path,
-                include_packets: bool = True) -> AvroFileWriter | CsvWriter | JsonlWriter:
+def open_writer(path: str | Path, include_packets: bool = True) -> AvroFileWriter | CsvWriter | JsonlWriter:
     """A writer chosen by the file extension (.avro, .csv or .jsonl)."""
     path = Path(path)
     suffix = path.suffix.lower()

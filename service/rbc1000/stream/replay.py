@@ -72,16 +72,19 @@ def container_to_confluent(data: bytes, schema_id: int, schema: Any) -> list[byt
     return frames
 
 
-def framing_schema(schema_id: int, schema_dir: Path | None = None,
-                   registry_url: str | None = None) -> Any:
+def framing_schema(schema_id: int, schema_dir: Path | None = None, registry_url: str | None = None) -> Any:
     """The parsed writer schema a Confluent schema id names, resolved as the decoder does."""
     schema = SchemaRegistry(schema_dir, registry_url).get(schema_id)
     return fastavro.parse_schema(schema, named_schemas={})
 
 
-def iter_outgoing(paths: Iterable[str | Path], framing: str = "container",
-                  schema_id: int | None = None, schema: Any = None,
-                  on_skip: Callable[[str, str], None] | None = None) -> Iterator[Outgoing]:
+def iter_outgoing(
+    paths: Iterable[str | Path],
+    framing: str = "container",
+    schema_id: int | None = None,
+    schema: Any = None,
+    on_skip: Callable[[str, str], None] | None = None,
+) -> Iterator[Outgoing]:
     """Messages to publish for `paths` (files, directories, tarballs), in path order.
 
     Confluent framing needs `schema_id` and its parsed `schema` (`framing_schema`).
@@ -98,8 +101,13 @@ def iter_outgoing(paths: Iterable[str | Path], framing: str = "container",
         yield from _outgoing_of(item, framing, schema_id, schema, on_skip)
 
 
-def _outgoing_of(packet: Packet, framing: str, schema_id: int | None, schema: Any,
-                 on_skip: Callable[[str, str], None] | None) -> Iterator[Outgoing]:
+def _outgoing_of(
+    packet: Packet,
+    framing: str,
+    schema_id: int | None,
+    schema: Any,
+    on_skip: Callable[[str, str], None] | None,
+) -> Iterator[Outgoing]:
     name = Path(packet.path.rpartition("::")[2] or packet.path).name
     if framing == "container" or schema_id is None:
         yield Outgoing(name.encode(), packet.data)
@@ -114,10 +122,16 @@ def _outgoing_of(packet: Packet, framing: str, schema_id: int | None, schema: An
         yield Outgoing(f"{name}:{i}".encode(), frame)
 
 
-def replay(messages: Iterable[Outgoing], sink: MessageSink, topic: str, rate_per_s: float = 0.0,
-           flush_timeout_s: float = 60.0, clock: Callable[[], float] = time.monotonic,
-           sleep: Callable[[float], None] = time.sleep,
-           progress: Callable[[int], None] | None = None) -> ReplayStats:
+def replay(
+    messages: Iterable[Outgoing],
+    sink: MessageSink,
+    topic: str,
+    rate_per_s: float = 0.0,
+    flush_timeout_s: float = 60.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    progress: Callable[[int], None] | None = None,
+) -> ReplayStats:
     """Produce `messages` to `topic`, message i no earlier than start + i / rate_per_s.
 
     `rate_per_s` 0 sends as fast as the producer takes them. Waits for every acknowledgement

@@ -40,8 +40,11 @@ class Highlights:
 
     def offer(self, scored: ScoredAlert) -> None:
         """Consider one scored alert for the three groups."""
-        keys = {"most real": scored.p_real, "most bogus": -scored.p_real,
-                "least sure": -abs(scored.p_real - self.threshold)}
+        keys = {
+            "most real": scored.p_real,
+            "most bogus": -scored.p_real,
+            "least sure": -abs(scored.p_real - self.threshold),
+        }
         for group, key in keys.items():
             heap = self._heaps[group]
             entry = (key, next(self._tie), scored)
@@ -52,8 +55,7 @@ class Highlights:
 
     def groups(self) -> dict[str, list[ScoredAlert]]:
         """Each group's alerts, best first."""
-        return {g: [e[2] for e in sorted(h, key=lambda e: (-e[0], e[1]))]
-                for g, h in self._heaps.items()}
+        return {g: [e[2] for e in sorted(h, key=lambda e: (-e[0], e[1]))] for g, h in self._heaps.items()}
 
     def __len__(self) -> int:
         return len(self._heaps["most real"])
@@ -86,8 +88,11 @@ def render(highlights: Highlights, info: ModelInfo, path: str | Path) -> Path:
                     ax.axis("off")
                     continue
                 _draw_stamp(ax, alerts[r], s)
-    fig.suptitle(f"{info.name} {info.version}: p_real = model probability of a real source "
-                 f"(threshold {info.threshold:g}); zscale, blue = no data", fontsize=10)
+    fig.suptitle(
+        f"{info.name} {info.version}: p_real = model probability of a real source "
+        f"(threshold {info.threshold:g}); zscale, blue = no data",
+        fontsize=10,
+    )
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=80)
@@ -99,7 +104,6 @@ def _draw_stamp(ax: plt.Axes, scored: ScoredAlert, channel: int) -> None:
     cut = scored.alert.cutouts
     data = (cut.science, cut.template, cut.difference)[channel]
     if data is not None:
-        ax.imshow(_stretch(read_stamp(data)), cmap=_CMAP, origin="lower",
-                  interpolation="nearest")
+        ax.imshow(_stretch(read_stamp(data)), cmap=_CMAP, origin="lower", interpolation="nearest")
     if channel == 0:
         ax.set_ylabel(f"{scored.alert.object_id}\np={scored.p_real:.3f}", fontsize=7)

@@ -143,8 +143,7 @@ def test_a_corrupt_block_costs_only_its_own_records(vendored_alerts: Path) -> No
     alerts = [r for r in results if isinstance(r, Alert)]
     failures = [r for r in results if isinstance(r, DecodeFailure)]
     assert len(alerts) == 2 and len(failures) >= 1
-    assert all(f.error.reason in {"bad_record", "bad_container", "truncated", "bad_field"}
-               for f in failures)
+    assert all(f.error.reason in {"bad_record", "bad_container", "truncated", "bad_field"} for f in failures)
 
 
 def test_alert_without_cutouts_decodes_with_cutouts_missing(vendored_alerts: Path) -> None:
@@ -162,24 +161,26 @@ def test_full_record_on_demand(vendored_alerts: Path) -> None:
     assert full["candid"] == alert.alert_id and "prv_candidates" in full
 
 
-@pytest.mark.parametrize(("data", "reason"), [
-    (b"", "bad_framing"),
-    (b"hello world", "bad_framing"),
-    (b"\x00\x00\x00\x00\x07rest", "unknown_schema"),  # id 7: no such schema
-    (b"\x00\x00\x00\x27\x0f", "unknown_schema"),  # id 9999: not LSST, not WFST
-    (b"Obj\x01\x00", "truncated"),
-])
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "bad_framing"),
+        (b"hello world", "bad_framing"),
+        (b"\x00\x00\x00\x00\x07rest", "unknown_schema"),  # id 7: no such schema
+        (b"\x00\x00\x00\x27\x0f", "unknown_schema"),  # id 9999: not LSST, not WFST
+        (b"Obj\x01\x00", "truncated"),
+    ],
+)
 def test_bad_messages_are_typed_failures(data: bytes, reason: str) -> None:
     [failure] = Decoder().decode(data)
     assert isinstance(failure, DecodeFailure)
     assert failure.error.reason == reason
 
 
-def test_a_field_without_a_name_in_the_writer_schema_is_bad_schema(
-        vendored_alerts: Path) -> None:
+def test_a_field_without_a_name_in_the_writer_schema_is_bad_schema(vendored_alerts: Path) -> None:
     data = next(iter(sorted(vendored_alerts.glob("*.avro")))).read_bytes()
     at = data.index(b'"name"', data.index(b'"fields"'))  # the first field's name key
-    [failure] = Decoder().decode(data[:at] + b'"nane"' + data[at + 6:])  # one flipped bit
+    [failure] = Decoder().decode(data[:at] + b'"nane"' + data[at + 6 :])  # one flipped bit
     assert isinstance(failure, DecodeFailure)
     assert failure.error.reason == "bad_schema"
 
@@ -219,8 +220,9 @@ def registry_url() -> Iterator[str]:
     server.shutdown()
 
 
-def test_schema_ids_resolve_from_a_registry_once(vendored_alerts: Path, registry_url: str,
-                                                 tmp_path: Path) -> None:
+def test_schema_ids_resolve_from_a_registry_once(
+    vendored_alerts: Path, registry_url: str, tmp_path: Path
+) -> None:
     _, [record] = read_records(next(iter(vendored_alerts.glob(f"{LSST_DIR}*.avro"))))
     message = confluent(LSST_9_0_ID, record)
     message = message[:1] + (4242).to_bytes(4, "big") + message[5:]
@@ -252,12 +254,10 @@ def test_sources_walk_directories_and_tarballs(vendored_alerts: Path, tmp_path: 
     alerts = [r for _, _, r in results if isinstance(r, Alert)]
     failures = [(p.path, r) for p, _, r in results if isinstance(r, DecodeFailure)]
     assert len(alerts) == len(files)
-    assert [(p, f.error.reason) for p, f in failures] == [(str(tmp_path / "broken.tar.gz"),
-                                                            "bad_archive")]
+    assert [(p, f.error.reason) for p, f in failures] == [(str(tmp_path / "broken.tar.gz"), "bad_archive")]
 
 
-def test_each_writer_schema_is_parsed_once(vendored_alerts: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_writer_schema_is_parsed_once(vendored_alerts: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import rbc1000.alerts.decoding as decoding
 
     calls: list[str] = []

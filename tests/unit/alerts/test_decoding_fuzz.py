@@ -20,8 +20,9 @@ SAMPLES = {
     "ztf_ipac_3.3": (VENDORED / "ztf-avro-alert__alerts__472263571115115000__schema3.3.avro").read_bytes(),
     "ztf_spark_snappy": next(iter(sorted(VENDORED.glob("alerce-pipeline__ztf__1*.avro")))).read_bytes(),
     "ztf_fink_4.02": next(iter(sorted(VENDORED.glob("fink-broker__ztf_v4.02__*.avro")))).read_bytes(),
-    "lsst_confluent": confluent(LSST_9_0_ID, read_records(
-        next(iter(sorted(VENDORED.glob("lsst-real__*.avro")))))[1][0]),
+    "lsst_confluent": confluent(
+        LSST_9_0_ID, read_records(next(iter(sorted(VENDORED.glob("lsst-real__*.avro")))))[1][0]
+    ),
 }
 DECODER = Decoder()
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -54,8 +55,11 @@ def test_truncated_packets(name: str, cut: float) -> None:
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 @FUZZ
-@given(flips=st.lists(st.tuples(st.floats(0.0, 1.0, exclude_max=True), st.integers(0, 7)),
-                      min_size=1, max_size=8))
+@given(
+    flips=st.lists(
+        st.tuples(st.floats(0.0, 1.0, exclude_max=True), st.integers(0, 7)), min_size=1, max_size=8
+    )
+)
 def test_bit_flipped_packets(name: str, flips: list[tuple[float, int]]) -> None:
     data = bytearray(SAMPLES[name])
     for where, bit in flips:

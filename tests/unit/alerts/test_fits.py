@@ -67,10 +67,15 @@ def test_image_in_an_extension_is_found() -> None:
     assert read_stamp(buffer.getvalue()).shape == (5, 7)
 
 
-@pytest.mark.parametrize("data", [
-    b"", b"not a fits file at all", b"\x1f\x8b\x08\x00garbage",
-    b"SIMPLE  =                    T" + b" " * 50,  # header without END
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"not a fits file at all",
+        b"\x1f\x8b\x08\x00garbage",
+        b"SIMPLE  =                    T" + b" " * 50,  # header without END
+    ],
+)
 def test_non_fits_is_a_typed_error(data: bytes) -> None:
     with pytest.raises(DecodeError) as info:
         read_stamp(data)
@@ -80,4 +85,4 @@ def test_non_fits_is_a_typed_error(data: bytes) -> None:
 def test_truncated_data_is_a_typed_error() -> None:
     data = _fits_bytes(np.ones((63, 63), np.float32))
     with pytest.raises(DecodeError, match="truncated"):
-        read_stamp(data[:2880 + 100])
+        read_stamp(data[: 2880 + 100])

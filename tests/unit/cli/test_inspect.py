@@ -21,8 +21,9 @@ def run_json(capsys: pytest.CaptureFixture[str], *paths: Path) -> tuple[int, lis
     return code, [json.loads(line) for line in lines]
 
 
-def test_json_rows_have_exactly_the_documented_keys(capsys: pytest.CaptureFixture[str],
-                                                    vendored_alerts: Path) -> None:
+def test_json_rows_have_exactly_the_documented_keys(
+    capsys: pytest.CaptureFixture[str], vendored_alerts: Path
+) -> None:
     code, rows = run_json(capsys, vendored_alerts)
     assert code == 0
     assert len(rows) == len(list(vendored_alerts.glob("*.avro")))
@@ -35,8 +36,7 @@ def test_json_rows_have_exactly_the_documented_keys(capsys: pytest.CaptureFixtur
     assert {tuple(r["cutout_shapes"][0]) for r in edge} >= {(63, 55), (63, 42)}
 
 
-def test_whole_corpus_matches_the_manifest(capsys: pytest.CaptureFixture[str],
-                                           shared_data: Path) -> None:
+def test_whole_corpus_matches_the_manifest(capsys: pytest.CaptureFixture[str], shared_data: Path) -> None:
     code, rows = run_json(capsys, shared_data)
     assert code == 0
     by_id = {r["alert_id"]: r for r in rows}
@@ -52,8 +52,9 @@ def test_whole_corpus_matches_the_manifest(capsys: pytest.CaptureFixture[str],
     assert len(rows) == len(manifest) + 25  # plus the LSSTCam alerts
 
 
-def test_failures_are_printed_and_exit_1(capsys: pytest.CaptureFixture[str],
-                                         vendored_alerts: Path, tmp_path: Path) -> None:
+def test_failures_are_printed_and_exit_1(
+    capsys: pytest.CaptureFixture[str], vendored_alerts: Path, tmp_path: Path
+) -> None:
     good = next(iter(vendored_alerts.glob("fink-broker__*.avro")))
     shutil.copy(good, tmp_path / "good.avro")
     (tmp_path / "bad.avro").write_bytes(good.read_bytes()[:3000])
@@ -72,6 +73,7 @@ def test_table_output(capsys: pytest.CaptureFixture[str], vendored_alerts: Path)
 
 
 def test_usage_error_exits_2() -> None:
-    proc = subprocess.run([sys.executable, "-m", "rbc1000.cli.main", "inspect"], capture_output=True,
-                          text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rbc1000.cli.main", "inspect"], capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 2 and "PATH" in proc.stderr

@@ -15,8 +15,11 @@ def test_scored_record_is_shown_without_its_packet(vendored_alerts: Path) -> Non
     path = next(iter(sorted(vendored_alerts.glob("fink-broker__ztf_v4.02__*.avro"))))
     [alert] = Decoder().decode(path.read_bytes())
     assert not isinstance(alert, Exception) and hasattr(alert, "alert_id")
-    record = ScoredRecord.build(ScoredAlert(alert, 0.75, "real", False), tiny_info(),  # type: ignore[arg-type]
-                                path.read_bytes())
+    record = ScoredRecord.build(
+        ScoredAlert(alert, 0.75, "real", False),
+        tiny_info(),  # type: ignore[arg-type]
+        path.read_bytes(),
+    )
     shown = describe(encode_kafka(record), None)
     assert shown["alert_id"] == str(alert.alert_id)  # type: ignore[union-attr]
     assert shown["p_real"] == 0.75 and "alert_packet" not in shown

@@ -37,17 +37,27 @@ def expected(vendored_alerts: Path) -> dict[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def scored_run(tmp_path_factory: pytest.TempPathFactory, vendored_alerts: Path,
-               model: Path) -> Path:
+def scored_run(tmp_path_factory: pytest.TempPathFactory, vendored_alerts: Path, model: Path) -> Path:
     out = tmp_path_factory.mktemp("score") / "scored.jsonl"
-    code = main(["score", str(vendored_alerts), "--out", str(out), "--model", str(model),
-                 "--batch-size", "16", "--threads", "1"])
+    code = main(
+        [
+            "score",
+            str(vendored_alerts),
+            "--out",
+            str(out),
+            "--model",
+            str(model),
+            "--batch-size",
+            "16",
+            "--threads",
+            "1",
+        ]
+    )
     assert code == 0
     return out
 
 
-def test_one_record_per_alert_with_cutouts(scored_run: Path,
-                                           expected: dict[str, list[str]]) -> None:
+def test_one_record_per_alert_with_cutouts(scored_run: Path, expected: dict[str, list[str]]) -> None:
     rows = read_records(scored_run)
     assert expected["complete"] and expected["missing"]
     assert sorted(str(r["alert_id"]) for r in rows) == sorted(expected["complete"])
@@ -56,8 +66,7 @@ def test_one_record_per_alert_with_cutouts(scored_run: Path,
     assert {r["survey"] for r in rows} == {"ztf", "lsst"}
 
 
-def test_dead_letters_for_alerts_without_cutouts(scored_run: Path,
-                                                 expected: dict[str, list[str]]) -> None:
+def test_dead_letters_for_alerts_without_cutouts(scored_run: Path, expected: dict[str, list[str]]) -> None:
     dead_path = scored_run.with_name("scored.deadletter.jsonl")
     dead = [json.loads(line) for line in dead_path.read_text().splitlines()]
     assert sorted(d["alert_id"] for d in dead) == sorted(expected["missing"])
@@ -76,8 +85,9 @@ def test_summary_and_gallery(scored_run: Path, expected: dict[str, list[str]]) -
     assert gallery.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_p_real_matches_scoring_each_alert_alone(scored_run: Path, vendored_alerts: Path,
-                                                 model: Path) -> None:
+def test_p_real_matches_scoring_each_alert_alone(
+    scored_run: Path, vendored_alerts: Path, model: Path
+) -> None:
     scorer = Scorer.load(model, "cpu")
     alone = {}
     for _, _, result in iter_alerts([vendored_alerts]):
@@ -90,26 +100,40 @@ def test_p_real_matches_scoring_each_alert_alone(scored_run: Path, vendored_aler
     np.testing.assert_allclose(got, want, atol=1e-6)
 
 
-def test_avro_output_keeps_packets_and_tarballs_are_read(tmp_path: Path, vendored_alerts: Path,
-                                                         model: Path) -> None:
+def test_avro_output_keeps_packets_and_tarballs_are_read(
+    tmp_path: Path, vendored_alerts: Path, model: Path
+) -> None:
     files = sorted(vendored_alerts.glob("fink-broker__ztf_v4.02__*.avro"))[:3]
     archive = tmp_path / "alerts.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         for f in files:
             tar.add(f, arcname=f.name)
     out = tmp_path / "scored.avro"
-    assert main(["score", str(archive), "--out", str(out), "--model", str(model),
-                 "--gallery", "0"]) == 0
+    assert main(["score", str(archive), "--out", str(out), "--model", str(model), "--gallery", "0"]) == 0
     rows = read_records(out)
     assert sorted(r["alert_packet"] for r in rows) == sorted(f.read_bytes() for f in files)
     assert not (tmp_path / "scored.gallery.png").exists()
 
 
-def test_errors_say_what_to_do(tmp_path: Path, vendored_alerts: Path, model: Path,
-                               capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["score", str(vendored_alerts), "--out", str(tmp_path / "x.csv"),
-                 "--model", str(tmp_path / "absent.onnx")]) == 2
+def test_errors_say_what_to_do(
+    tmp_path: Path, vendored_alerts: Path, model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            [
+                "score",
+                str(vendored_alerts),
+                "--out",
+                str(tmp_path / "x.csv"),
+                "--model",
+                str(tmp_path / "absent.onnx"),
+            ]
+        )
+        == 2
+    )
     assert "rbc-train export" in capsys.readouterr().err
-    assert main(["score", str(vendored_alerts), "--out", str(tmp_path / "x.parquet"),
-                 "--model", str(model)]) == 2
+    assert (
+        main(["score", str(vendored_alerts), "--out", str(tmp_path / "x.parquet"), "--model", str(model)])
+        == 2
+    )
     assert ".jsonl" in capsys.readouterr().err

@@ -54,8 +54,13 @@ def test_outcomes_in_input_order_with_one_onnx_call(scorer: Scorer) -> None:
     counting = CountingScorer(scorer)
     out = score_batch(batch, counting)  # type: ignore[arg-type]
     assert counting.calls == [2]
-    assert [type(o).__name__ for o in out] == ["ScoredAlert", "DeadLetter", "DeadLetter",
-                                               "DeadLetter", "ScoredAlert"]
+    assert [type(o).__name__ for o in out] == [
+        "ScoredAlert",
+        "DeadLetter",
+        "DeadLetter",
+        "DeadLetter",
+        "ScoredAlert",
+    ]
     assert out[1] == DeadLetter("missing_cutouts", out[1].detail, 1)  # type: ignore[union-attr]
     assert out[2] == DeadLetter("bad_avro", "truncated", 2)
     assert isinstance(out[3], DeadLetter) and out[3].index == 3 and out[3].reason != ""
@@ -81,8 +86,7 @@ def test_uncertain_alerts_go_to_labelling_within_the_cap(scorer: Scorer) -> None
     limiter = LabellingLimiter(rate_per_s=1.0, burst=2, clock=lambda: 0.0)
     out = score_batch([make_alert(i) for i in range(5)], wide, limiter)
     assert all(isinstance(o, ScoredAlert) and o.decision == "uncertain" for o in out)
-    assert [o.to_labelling for o in out if isinstance(o, ScoredAlert)] == [True, True, False,
-                                                                           False, False]
+    assert [o.to_labelling for o in out if isinstance(o, ScoredAlert)] == [True, True, False, False, False]
 
 
 def test_limiter_refills_with_time() -> None:
@@ -109,13 +113,15 @@ def test_limiter_zero_rate_sends_nothing_and_inf_everything() -> None:
 
 def test_metrics_recorded(scorer: Scorer) -> None:
     metrics = Metrics(CollectorRegistry())
-    batch: list[DecodeResult] = [make_alert(1), make_alert(2, Cutouts(None, None, None)),
-                                 DecodeFailure(0, DecodeError("bad_avro"))]
+    batch: list[DecodeResult] = [
+        make_alert(1),
+        make_alert(2, Cutouts(None, None, None)),
+        DecodeFailure(0, DecodeError("bad_avro")),
+    ]
     score_batch(batch, scorer, metrics=metrics)
     get = metrics.registry.get_sample_value
     assert get("rbc_alerts_scored_total", {"survey": "ztf", "decision": "real"}) == 1.0
-    assert get("rbc_alerts_dead_lettered_total",
-               {"survey": "ztf", "reason": "missing_cutouts"}) == 1.0
+    assert get("rbc_alerts_dead_lettered_total", {"survey": "ztf", "reason": "missing_cutouts"}) == 1.0
     assert get("rbc_alerts_dead_lettered_total", {"survey": "unknown", "reason": "bad_avro"}) == 1.0
     assert get("rbc_batch_size_alerts_sum") == 3.0
     assert get("rbc_p_real_count") == 1.0
@@ -124,7 +130,6 @@ def test_metrics_recorded(scorer: Scorer) -> None:
 
 def test_uncompressed_fits_also_scores(scorer: Scorer) -> None:
     img = np.random.default_rng(0).normal(0, 1, (63, 63))
-    alert = make_alert(9, Cutouts(fits_stamp(img, False), fits_stamp(img, False),
-                                  fits_stamp(img, False)))
+    alert = make_alert(9, Cutouts(fits_stamp(img, False), fits_stamp(img, False), fits_stamp(img, False)))
     (out,) = score_batch([alert], scorer)
     assert isinstance(out, ScoredAlert) and 0.0 <= out.p_real <= 1.0

@@ -107,11 +107,14 @@ def test_watcher_takes_up_a_valid_new_model(tmp_path: Path) -> None:
     new = watcher.poll()
     assert new is not None and new.info.version == "0.0.2-test"
     assert watcher.poll() is None
-    assert metrics.registry.get_sample_value("rbc_model_reloads_total",
-                                             {"outcome": "accepted"}) == 1.0
-    assert metrics.registry.get_sample_value(
-        "rbc_model_info", {"name": "rbc-tiny-test", "version": "0.0.2-test",
-                           "provider": "CPUExecutionProvider"}) == 1.0
+    assert metrics.registry.get_sample_value("rbc_model_reloads_total", {"outcome": "accepted"}) == 1.0
+    assert (
+        metrics.registry.get_sample_value(
+            "rbc_model_info",
+            {"name": "rbc-tiny-test", "version": "0.0.2-test", "provider": "CPUExecutionProvider"},
+        )
+        == 1.0
+    )
 
 
 def test_watcher_refuses_corrupt_file_once_and_keeps_current(tmp_path: Path) -> None:
@@ -123,8 +126,7 @@ def test_watcher_refuses_corrupt_file_once_and_keeps_current(tmp_path: Path) -> 
     assert watcher.poll() is None
     assert watcher.poll() is None  # the same bad file is not retried
     assert watcher.refused == 1
-    assert metrics.registry.get_sample_value("rbc_model_reloads_total",
-                                             {"outcome": "refused"}) == 1.0
+    assert metrics.registry.get_sample_value("rbc_model_reloads_total", {"outcome": "refused"}) == 1.0
     scores = current.score(np.zeros((2, 3, 63, 63), dtype=np.float32))
     assert np.all(np.isfinite(scores))
     _replace(path, tiny_model(tiny_info(version="0.0.3-test")).SerializeToString())

@@ -54,8 +54,7 @@ def test_model_info_replaced_on_reload() -> None:
     metrics = Metrics(CollectorRegistry())
     metrics.set_model(tiny_info(version="1"), "CPUExecutionProvider")
     metrics.set_model(tiny_info(version="2"), "CUDAExecutionProvider")
-    samples = [s for fam in metrics.registry.collect() if fam.name == "rbc_model"
-               for s in fam.samples]
+    samples = [s for fam in metrics.registry.collect() if fam.name == "rbc_model" for s in fam.samples]
     assert [s.labels["version"] for s in samples] == ["2"]
     assert samples[0].labels["provider"] == "CUDAExecutionProvider"
 

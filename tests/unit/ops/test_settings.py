@@ -27,11 +27,12 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-def test_flags_beat_environment_beat_file(monkeypatch: pytest.MonkeyPatch,
-                                          tmp_path: Path) -> None:
+def test_flags_beat_environment_beat_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     config = tmp_path / "serve.yaml"
-    config.write_text("input_topics: [from-file]\nbatch_size: 11\ngroup_id: file-group\n"
-                      "kafka:\n  bootstrap_servers: file:9092\n  client_id: file-client\n")
+    config.write_text(
+        "input_topics: [from-file]\nbatch_size: 11\ngroup_id: file-group\n"
+        "kafka:\n  bootstrap_servers: file:9092\n  client_id: file-client\n"
+    )
     monkeypatch.setenv("RBC_BATCH_SIZE", "22")
     monkeypatch.setenv("RBC_KAFKA__BOOTSTRAP_SERVERS", "env:9092")
     settings = load_settings(ServeSettings, {"batch_size": 33}, config)
@@ -50,35 +51,54 @@ def test_topics_from_comma_list_or_json(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_kafka_options_map_mechanically_and_secrets_stay_hidden() -> None:
-    kafka = KafkaSettings(bootstrap_servers="b:9093", security_protocol="SASL_SSL",
-                          sasl_mechanism="SCRAM-SHA-512", sasl_username="me",
-                          sasl_password=SecretStr("hunter2"), ssl_ca_location="/ca.pem",
-                          extra={"fetch.max.bytes": "1000000"})
+    kafka = KafkaSettings(
+        bootstrap_servers="b:9093",
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="me",
+        sasl_password=SecretStr("hunter2"),
+        ssl_ca_location="/ca.pem",
+        extra={"fetch.max.bytes": "1000000"},
+    )
     assert kafka.client_config() == {
-        "bootstrap.servers": "b:9093", "client.id": "rbc", "security.protocol": "SASL_SSL",
-        "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "me", "sasl.password": "hunter2",
-        "ssl.ca.location": "/ca.pem", "fetch.max.bytes": "1000000"}
+        "bootstrap.servers": "b:9093",
+        "client.id": "rbc",
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "me",
+        "sasl.password": "hunter2",
+        "ssl.ca.location": "/ca.pem",
+        "fetch.max.bytes": "1000000",
+    }
     assert kafka.redacted()["sasl.password"] == "***"
     assert "hunter2" not in repr(kafka) and "hunter2" not in str(kafka.redacted())
 
 
 def test_sasl_needs_credentials_and_errors_do_not_echo_secrets() -> None:
     with pytest.raises(ValidationError) as info:
-        load_settings(ServeSettings, {"input_topics": ["in"], "kafka": {
-            "security_protocol": "SASL_SSL", "sasl_password": "topsecret"}})
+        load_settings(
+            ServeSettings,
+            {
+                "input_topics": ["in"],
+                "kafka": {"security_protocol": "SASL_SSL", "sasl_password": "topsecret"},
+            },
+        )
     text = describe_errors(info.value)
     assert "sasl_mechanism" in text and "sasl_username" in text
     assert "topsecret" not in text
 
 
-@pytest.mark.parametrize("flags, message", [
-    ({}, "no input topics"),
-    ({"input_topics": ["in"], "labelling_topic": "rbc.scored"}, "must differ"),
-    ({"input_topics": ["^rbc"]}, "would consume the output topic"),
-    ({"input_topics": ["in"], "kafka": {"extra": {"enable.auto.commit": "true"}}}, "may not set"),
-    ({"input_topics": ["in"], "provider": "tpu"}, "provider"),
-    ({"input_topics": ["in"], "batch_size": 0}, "batch_size"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        ({}, "no input topics"),
+        ({"input_topics": ["in"], "labelling_topic": "rbc.scored"}, "must differ"),
+        ({"input_topics": ["^rbc"]}, "would consume the output topic"),
+        ({"input_topics": ["in"], "kafka": {"extra": {"enable.auto.commit": "true"}}}, "may not set"),
+        ({"input_topics": ["in"], "provider": "tpu"}, "provider"),
+        ({"input_topics": ["in"], "batch_size": 0}, "batch_size"),
+    ],
+)
 def test_invalid_settings_are_refused(flags: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError) as info:
         load_settings(ServeSettings, flags)
@@ -95,8 +115,19 @@ def test_serve_flags_become_settings() -> None:
 
     parser = argparse.ArgumentParser()
     configure(parser)
-    args = parser.parse_args(["--topics", "a,b", "--bootstrap", "h:1", "--batch-size", "64",
-                              "--no-packet", "--kafka-option", "fetch.wait.max.ms=50"])
+    args = parser.parse_args(
+        [
+            "--topics",
+            "a,b",
+            "--bootstrap",
+            "h:1",
+            "--batch-size",
+            "64",
+            "--no-packet",
+            "--kafka-option",
+            "fetch.wait.max.ms=50",
+        ]
+    )
     settings = load_settings(ServeSettings, _flags(args))
     assert settings.input_topics == ["a", "b"]
     assert settings.kafka.client_config()["bootstrap.servers"] == "h:1"
@@ -108,6 +139,5 @@ def test_serve_flags_become_settings() -> None:
 def test_replay_confluent_framing_needs_schema_id() -> None:
     with pytest.raises(ValidationError, match="schema-id"):
         load_settings(ReplaySettings, {"topic": "t", "framing": "confluent"})
-    settings = load_settings(ReplaySettings, {"topic": "t", "framing": "confluent",
-                                              "schema_id": 900})
+    settings = load_settings(ReplaySettings, {"topic": "t", "framing": "confluent", "schema_id": 900})
     assert settings.schema_id == 900

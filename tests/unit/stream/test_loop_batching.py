@@ -29,8 +29,7 @@ def test_batches_never_exceed_batch_size(scorer: Scorer, packets: list[bytes]) -
     assert source.committed == {("in", 0): len(packets)}
 
 
-def test_batch_closes_at_max_wait_after_first_message(scorer: Scorer,
-                                                      packets: list[bytes]) -> None:
+def test_batch_closes_at_max_wait_after_first_message(scorer: Scorer, packets: list[bytes]) -> None:
     # One message per consume, 0.1 s apart; max wait 0.25 s: the batch started by the first
     # message takes those arriving at +0.1, +0.2 and +0.3 (asked for before +0.25) and closes.
     clock = FakeClock()

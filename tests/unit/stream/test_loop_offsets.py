@@ -46,8 +46,7 @@ def test_commits_next_offset_per_partition(scorer: Scorer, packets: list[bytes])
         assert all(offset <= half for offset in call.values())
 
 
-def test_failed_delivery_commits_nothing_of_that_batch(scorer: Scorer,
-                                                       packets: list[bytes]) -> None:
+def test_failed_delivery_commits_nothing_of_that_batch(scorer: Scorer, packets: list[bytes]) -> None:
     source = FakeSource.of(messages(packets))
     sink = FakeSink()
     proc = processor(source, sink, scorer, batch_size=4)
@@ -72,8 +71,7 @@ def test_failure_before_any_ack_commits_nothing(scorer: Scorer, packets: list[by
     assert source.commit_calls == []
 
 
-def test_revocation_commits_finished_work_and_drops_the_rest(scorer: Scorer,
-                                                             packets: list[bytes]) -> None:
+def test_revocation_commits_finished_work_and_drops_the_rest(scorer: Scorer, packets: list[bytes]) -> None:
     source = FakeSource.of(interleaved(packets), per_call=2)
     source.script[4] = lambda src: src.revoke([P1])  # after two batches of 2 + one message each
     sink = FakeSink()
@@ -136,8 +134,9 @@ def test_model_failing_everything_commits_nothing(scorer: Scorer, packets: list[
     assert source.commit_calls == []
 
 
-def test_unreachable_registry_stops_without_dead_letter_or_commit(scorer: Scorer,
-                                                                  packets: list[bytes]) -> None:
+def test_unreachable_registry_stops_without_dead_letter_or_commit(
+    scorer: Scorer, packets: list[bytes]
+) -> None:
     frame = b"\x00\x00\x00\x03\x84" + b"body"  # Confluent frame, schema id 900
     source, sink = FakeSource.of(messages([packets[0], frame])), FakeSink()
     proc = processor(source, sink, scorer, registry_url="http://127.0.0.1:9/")

@@ -34,8 +34,7 @@ def first_alert(packet: bytes) -> Alert:
     return result
 
 
-def test_one_scored_record_per_alert_keyed_by_object(scorer: Scorer,
-                                                     with_cutouts: list[bytes]) -> None:
+def test_one_scored_record_per_alert_keyed_by_object(scorer: Scorer, with_cutouts: list[bytes]) -> None:
     source, sink = FakeSource.of(messages(with_cutouts)), FakeSink()
     processor(source, sink, scorer).run()
     scored = sink.on("rbc.scored")
@@ -57,14 +56,12 @@ def test_one_scored_record_per_alert_keyed_by_object(scorer: Scorer,
 def test_uncertain_alerts_go_to_labelling(scorer: Scorer, with_cutouts: list[bytes]) -> None:
     source, sink = FakeSource.of(messages(with_cutouts)), FakeSink()
     processor(source, sink, scorer).run()
-    uncertain = [r.value for r in sink.on("rbc.scored")
-                 if decode_kafka(r.value)["decision"] == "uncertain"]
+    uncertain = [r.value for r in sink.on("rbc.scored") if decode_kafka(r.value)["decision"] == "uncertain"]
     assert uncertain, "the tiny model should find some vendored alerts uncertain"
     assert [r.value for r in sink.on("rbc.labelling")] == uncertain
 
 
-def test_labelling_rate_cap_holds_back_but_still_scores(scorer: Scorer,
-                                                        with_cutouts: list[bytes]) -> None:
+def test_labelling_rate_cap_holds_back_but_still_scores(scorer: Scorer, with_cutouts: list[bytes]) -> None:
     source, sink = FakeSource.of(messages(with_cutouts)), FakeSink()
     processor(source, sink, scorer, limiter=LabellingLimiter(0.0)).run()
     assert sink.on("rbc.labelling") == []

@@ -49,6 +49,9 @@ def test_confluent_frames_decode_to_the_same_alerts() -> None:
 def test_files_that_do_not_fit_the_schema_are_skipped() -> None:
     skipped: list[str] = []
     ztf = sorted(ALERTS.glob("fink-broker__ztf_v4.02__*"))[:1]
-    out = list(iter_outgoing(ztf, "confluent", 900, framing_schema(900),
-                             on_skip=lambda path, reason: skipped.append(reason)))
+    out = list(
+        iter_outgoing(
+            ztf, "confluent", 900, framing_schema(900), on_skip=lambda path, reason: skipped.append(reason)
+        )
+    )
     assert out == [] and len(skipped) == 1 and "schema id 900" in skipped[0]

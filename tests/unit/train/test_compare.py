@@ -19,9 +19,16 @@ def fake_run(directory: Path, sums: list[float]) -> Path:
     for number, ((key, label), total) in enumerate(zip(KEYS, sums, strict=False)):
         stage = directory / "stages" / f"{number}_{key}"
         stage.mkdir(parents=True)
-        record = {"key": key, "label": label, "best_epoch": 1, "n_train": 10, "n_val": 5,
-                  "seconds": 1.0, "test_metrics": {"Sum": total, "MCC": total / 600},
-                  "info": {}}
+        record = {
+            "key": key,
+            "label": label,
+            "best_epoch": 1,
+            "n_train": 10,
+            "n_val": 5,
+            "seconds": 1.0,
+            "test_metrics": {"Sum": total, "MCC": total / 600},
+            "info": {},
+        }
         (stage / "stage.json").write_text(json.dumps(record))
         (stage / "history.json").write_text("[]")
         np.savez(stage / "scores.npz", test_y=np.array([0, 1]), test_p=np.array([0.2, 0.9]))
@@ -42,8 +49,9 @@ def test_label_efficiency_without_a_gap_or_a_full_stage(tmp_path: Path) -> None:
     assert label_efficiency(load_stages(fake_run(tmp_path / "b", [500.0, 510.0]))) == {}
 
 
-def test_compare_tabulates_runs_with_mean_spread_and_gap(tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_compare_tabulates_runs_with_mean_spread_and_gap(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     a = fake_run(tmp_path / "s0", [500.0, 510.0, 530.0, 540.0])
     b = fake_run(tmp_path / "s1", [520.0, 515.0, 540.0, 545.0])
     out = tmp_path / "cmp.md"
@@ -57,7 +65,8 @@ def test_compare_tabulates_runs_with_mean_spread_and_gap(tmp_path: Path,
     assert "| ITS | 83.33 |" in capsys.readouterr().out
 
 
-def test_compare_refuses_a_directory_without_stages(tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_compare_refuses_a_directory_without_stages(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert rbc_train(["compare", str(tmp_path)]) == 2
     assert "no finished stage" in capsys.readouterr().err

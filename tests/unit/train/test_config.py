@@ -18,11 +18,22 @@ def test_every_field_is_a_flag_and_flags_override_yaml(tmp_path: Path) -> None:
     add_config_flags(parser)
     flags = {a.dest for a in parser._actions}
     assert set(RunConfig.model_fields) <= flags
-    args = parser.parse_args(["--config", str(yaml_path), "--epochs", "7", "--no-rebalance-k",
-                              "--datasets", "x", "y", "--split-mode", "reshuffle"])
+    args = parser.parse_args(
+        [
+            "--config",
+            str(yaml_path),
+            "--epochs",
+            "7",
+            "--no-rebalance-k",
+            "--datasets",
+            "x",
+            "y",
+            "--split-mode",
+            "reshuffle",
+        ]
+    )
     cfg = load_config(args.config, vars(args))
-    assert (cfg.epochs, cfg.rebalance_k, cfg.datasets, cfg.split_mode) == (7, False, ["x", "y"],
-                                                                           "reshuffle")
+    assert (cfg.epochs, cfg.rebalance_k, cfg.datasets, cfg.split_mode) == (7, False, ["x", "y"], "reshuffle")
     assert cfg.model == "compact" and cfg.k_select == 100  # YAML, then the paper's defaults
     save_config(cfg, tmp_path / "saved.yaml")
     assert load_config(tmp_path / "saved.yaml", {}) == cfg

@@ -10,15 +10,28 @@ import pytest
 from rbc1000.train.cli.main import main
 
 CORPUS = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
-pytestmark = pytest.mark.skipif(not CORPUS.is_dir(),
-                                reason="needs the real alert corpus at ../shared/data")
+pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="needs the real alert corpus at ../shared/data")
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     out = tmp_path_factory.mktemp("sim")
-    args = ["simulate", "--alerts", str(CORPUS), "--n-real", "40", "--n-bogus", "60",
-            "--max-proxy-real", "5", "--max-proxy-bogus", "5", "--seed", "3", "--quiet"]
+    args = [
+        "simulate",
+        "--alerts",
+        str(CORPUS),
+        "--n-real",
+        "40",
+        "--n-bogus",
+        "60",
+        "--max-proxy-real",
+        "5",
+        "--max-proxy-bogus",
+        "5",
+        "--seed",
+        "3",
+        "--quiet",
+    ]
     assert main([*args, "--out", str(out / "a")]) == 0
     assert main([*args, "--out", str(out / "b")]) == 0
     return out / "a", out / "b"
@@ -40,8 +53,9 @@ def test_card_records_recipe_counts_sources_and_splits(built: tuple[Path, Path])
     assert "PROXY" in (built[0] / "dataset_card.md").read_text()
 
 
-def test_dataset_info_reports_families_and_nans(built: tuple[Path, Path],
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_dataset_info_reports_families_and_nans(
+    built: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["dataset-info", str(built[0]), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["samples"] == 100 and info["real"] == 40
@@ -59,6 +73,7 @@ def test_gallery_writes_a_png(built: tuple[Path, Path], tmp_path: Path) -> None:
 def test_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["dataset-info", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
-    assert main(["simulate", "--alerts", str(tmp_path / "none"), "--out", str(tmp_path / "o"),
-                 "--quiet"]) == 2
+    assert (
+        main(["simulate", "--alerts", str(tmp_path / "none"), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    )
     assert "does not exist" in capsys.readouterr().err

@@ -20,16 +20,14 @@ from rbc1000.train.data.loaders import DatasetError, load_dataset, load_dataset_
 from rbc1000.train.data.loaders.ztf_new import table_dtype, write_table
 
 CORPUS = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
-needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(),
-                                  reason="needs the real alert corpus at ../shared/data")
+needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="needs the real alert corpus at ../shared/data")
 
 
 def _stamps(n: int, seed: int, size: int = 63) -> np.ndarray:
     return np.random.default_rng(seed).normal(10, 2, size=(n, size, size, 3)).astype(np.float32)
 
 
-def _write_sim_tables(directory: Path, set_name: str = "t", n_real: int = 4,
-                      n_bogus: int = 6) -> None:
+def _write_sim_tables(directory: Path, set_name: str = "t", n_real: int = 4, n_bogus: int = 6) -> None:
     for cls, n in (("real", n_real), ("bogus", n_bogus)):
         rows = np.zeros(n, dtype=table_dtype(63, 63))
         rows["star_stamp"] = _stamps(n, seed=len(cls))
@@ -40,6 +38,7 @@ def _write_sim_tables(directory: Path, set_name: str = "t", n_real: int = 4,
 
 
 # ---- ZTF-NEW tables -------------------------------------------------------------------------
+
 
 def test_ztf_new_tables_round_trip_through_make_triplet(tmp_path: Path) -> None:
     _write_sim_tables(tmp_path)
@@ -94,6 +93,7 @@ def test_card_splits_are_used_and_checked(tmp_path: Path) -> None:
 
 # ---- braai ----------------------------------------------------------------------------------
 
+
 def _write_braai(tmp_path: Path, labels: list[str]) -> Path:
     npy = tmp_path / "triplets.npy"
     np.save(npy, _stamps(len(labels), seed=9))
@@ -126,6 +126,7 @@ def test_braai_errors_name_the_file(tmp_path: Path) -> None:
 
 # ---- spec syntax ----------------------------------------------------------------------------
 
+
 def test_spec_parsing_and_errors(tmp_path: Path) -> None:
     assert parse_spec("proxy:a,b?real=0.95") == ("proxy", [Path("a"), Path("b")], {"real": "0.95"})
     assert parse_spec("alerts:x?labels=l.csv")[2] == {"labels": "l.csv"}
@@ -139,6 +140,7 @@ def test_spec_parsing_and_errors(tmp_path: Path) -> None:
 
 
 # ---- alerts (real packets from the corpus, rewritten with our own ids and stamps) -----------
+
 
 def _gz_fits(image: np.ndarray) -> bytes:
     buffer = io.BytesIO()
@@ -157,8 +159,7 @@ def _write_alerts(tmp_path: Path, ids: list[int]) -> Path:
     out.mkdir()
     for n, alert_id in enumerate(ids):
         stamps = _stamps(1, seed=n)[0]
-        record = {**record, "candid": alert_id,
-                  "candidate": {**record["candidate"], "candid": alert_id}}  # type: ignore[dict-item]
+        record = {**record, "candid": alert_id, "candidate": {**record["candidate"], "candid": alert_id}}  # type: ignore[dict-item]
         for key, channel in (("cutoutScience", 0), ("cutoutTemplate", 1), ("cutoutDifference", 2)):
             stamp = _gz_fits(stamps[..., channel])
             record[key] = {**record[key], "stampData": stamp}  # type: ignore[dict-item]
@@ -172,17 +173,18 @@ def _write_alerts(tmp_path: Path, ids: list[int]) -> Path:
 def test_labelled_alerts_csv_and_jsonl(tmp_path: Path) -> None:
     alerts = _write_alerts(tmp_path, [11, 12, 13])
     labels = tmp_path / "labels.csv"
-    labels.write_text("alert_id,label,labeller,labelled_at\n11,real,ann,2026-01-01T00:00:00\n"
-                      "12,bogus,bob,2026-01-01T00:00:00\n12,real,ann,2026-02-01T00:00:00\n"
-                      "99,bogus,bob,2026-01-01T00:00:00\n")
+    labels.write_text(
+        "alert_id,label,labeller,labelled_at\n11,real,ann,2026-01-01T00:00:00\n"
+        "12,bogus,bob,2026-01-01T00:00:00\n12,real,ann,2026-02-01T00:00:00\n"
+        "99,bogus,bob,2026-01-01T00:00:00\n"
+    )
     report = load_dataset_report(f"alerts:{alerts}?labels={labels}")
     data = report.dataset
     assert dict(zip(data.ids.tolist(), data.y.tolist(), strict=True)) == {"ztf:11": 1, "ztf:12": 1}
     assert not data.proxy.any()
     assert report.skipped["unlabelled_alert"]["count"] == 1
     assert "99" in report.skipped["label_without_alert"]["example"]
-    assert "broken.avro" in next(v["example"] for k, v in report.skipped.items()
-                                 if k.startswith("decode:"))
+    assert "broken.avro" in next(v["example"] for k, v in report.skipped.items() if k.startswith("decode:"))
     jsonl = tmp_path / "labels.jsonl"
     jsonl.write_text(json.dumps({"alert_id": 13, "label": 0}) + "\n")
     assert load_dataset(f"alerts:{alerts}", labels=str(jsonl)).y.tolist() == [0]
@@ -195,9 +197,11 @@ def test_labelled_alerts_csv_and_jsonl(tmp_path: Path) -> None:
 def test_proxy_labels_follow_drb_thresholds() -> None:
     from rbc1000.alerts.sources import iter_alerts
 
-    drb = {f"{a.survey}:{a.alert_id}": float(a.drb or 0.0)
-           for _, _, a in iter_alerts([CORPUS / "alerce-pipeline"])
-           if isinstance(a, Alert) and a.drbversion}
+    drb = {
+        f"{a.survey}:{a.alert_id}": float(a.drb or 0.0)
+        for _, _, a in iter_alerts([CORPUS / "alerce-pipeline"])
+        if isinstance(a, Alert) and a.drbversion
+    }
     report = load_dataset_report(f"proxy:{CORPUS / 'alerce-pipeline'}")
     data = report.dataset
     assert data.proxy.all() and len(data) > 50

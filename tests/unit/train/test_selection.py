@@ -36,8 +36,9 @@ def test_rebalance_cuts_the_surplus_class_keeping_the_earliest() -> None:
 
 def test_pseudo_labels_respect_threshold_and_balance() -> None:
     rng = np.random.default_rng(0)
-    p = np.concatenate([rng.uniform(0.96, 1.0, 300), rng.uniform(0.0, 0.04, 100),
-                        rng.uniform(0.06, 0.94, 200)])
+    p = np.concatenate(
+        [rng.uniform(0.96, 1.0, 300), rng.uniform(0.0, 0.04, 100), rng.uniform(0.06, 0.94, 200)]
+    )
     pl = pseudo_label(p, threshold=0.95, real_fraction=0.25)
     confidence = np.maximum(p, 1 - p)
     assert pl.n_confident == 400

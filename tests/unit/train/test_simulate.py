@@ -72,8 +72,7 @@ def test_same_seed_same_bytes_other_seed_differs(alerts: list[SourceAlert]) -> N
 
 def test_family_plan_follows_the_mix() -> None:
     plan = family_plan(1000, REAL_MIX, np.random.default_rng(0))
-    assert {f: plan.count(f) for f in REAL_MIX} == {"point_source": 500, "on_host": 300,
-                                                    "variable_star": 200}
+    assert {f: plan.count(f) for f in REAL_MIX} == {"point_source": 500, "on_host": 300, "variable_star": 200}
 
 
 def test_transient_is_removed_from_the_background(alerts: list[SourceAlert]) -> None:
@@ -122,11 +121,11 @@ def test_painters_touch_the_right_channels() -> None:
 
 def test_augment_keeps_the_three_stamps_aligned() -> None:
     scene = _scene()
-    marked = Scene(scene.science.copy(), scene.reference.copy(), scene.difference.copy(),
-                   2.5, 1.0, 1.0)
+    marked = Scene(scene.science.copy(), scene.reference.copy(), scene.difference.copy(), 2.5, 1.0, 1.0)
     for stamp in (marked.science, marked.reference, marked.difference):
         stamp[5, 9] = 1000.0
     moved = augment(marked, np.random.default_rng(9), max_shift=3)
-    peaks = {np.unravel_index(np.argmax(s), s.shape)
-             for s in (moved.science, moved.reference, moved.difference)}
+    peaks = {
+        np.unravel_index(np.argmax(s), s.shape) for s in (moved.science, moved.reference, moved.difference)
+    }
     assert len(peaks) == 1

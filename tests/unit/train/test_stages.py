@@ -21,8 +21,25 @@ from rbc1000.train.nn.export import ExportError, check_parity, to_onnx_bytes
 from rbc1000.train.nn.networks import build_model
 
 N = 240
-TINY = ["--m-initial", "60", "--k-select", "16", "--unlabelled", "100", "--rounds", "2",
-        "--epochs", "2", "--batch-size", "32", "--lr", "0.003", "--no-progress", "--threads", "1"]
+TINY = [
+    "--m-initial",
+    "60",
+    "--k-select",
+    "16",
+    "--unlabelled",
+    "100",
+    "--rounds",
+    "2",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "32",
+    "--lr",
+    "0.003",
+    "--no-progress",
+    "--threads",
+    "1",
+]
 
 
 def write_braai(directory: Path, n: int = N, seed: int = 0) -> Path:
@@ -55,8 +72,9 @@ def data_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def finished_run(data_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("runs") / "full"
-    rc = rbc_train(["run", "--datasets", str(data_path), "--run-dir", str(run_dir),
-                    "--supervised-all", *TINY])
+    rc = rbc_train(
+        ["run", "--datasets", str(data_path), "--run-dir", str(run_dir), "--supervised-all", *TINY]
+    )
     assert rc == 0
     return run_dir
 
@@ -77,11 +95,9 @@ def test_whole_pipeline_writes_stage_table_and_report(finished_run: Path, data_p
     assert "| Pre | Acc | Rec | F1 | MCC | AP | Sum | std_AP | ROC_AUC |" in table
     sums = dict(_sums(finished_run))
     summary = json.loads((finished_run / "table.json").read_text())
-    assert summary["label_efficiency_gap_sum"] == pytest.approx(
-        sums["Full supervision"] - sums["SSLS R=2"])
+    assert summary["label_efficiency_gap_sum"] == pytest.approx(sums["Full supervision"] - sums["SSLS R=2"])
     assert "Full supervision minus SSLS R=2" in table
-    for name in ("metrics_per_stage", "roc_pr", "score_histograms", "confusion_matrices",
-                 "training_curves"):
+    for name in ("metrics_per_stage", "roc_pr", "score_histograms", "confusion_matrices", "training_curves"):
         assert (finished_run / "plots" / f"{name}.png").stat().st_size > 1000
     als = json.loads((finished_run / "stages/1_als/selection.json").read_text())
     assert len(als["chosen"]) == 16  # exactly K went to the experts
@@ -96,8 +112,8 @@ def test_whole_pipeline_writes_stage_table_and_report(finished_run: Path, data_p
 
 
 def test_resume_after_interruption_finishes_the_same_run(
-        finished_run: Path, data_path: Path, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    finished_run: Path, data_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run_dir = tmp_path / "interrupted"
     real_train = pipeline.train_stage
     calls: list[str] = []
@@ -109,8 +125,7 @@ def test_resume_after_interruption_finishes_the_same_run(
         return real_train(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(pipeline, "train_stage", dies_on_third)
-    args = ["run", "--datasets", str(data_path), "--run-dir", str(run_dir), "--supervised-all",
-            *TINY]
+    args = ["run", "--datasets", str(data_path), "--run-dir", str(run_dir), "--supervised-all", *TINY]
     with pytest.raises(SimulatedCrash):
         rbc_train(args)
     assert not (run_dir / "stages/2_ssls1/stage.json").exists()
@@ -127,8 +142,9 @@ def test_resume_after_interruption_finishes_the_same_run(
 
 
 def test_resume_refuses_other_settings(finished_run: Path) -> None:
-    cfg = RunConfig.model_validate({**pipeline.load_config(finished_run / "config.yaml", {})
-                                   .model_dump(), "epochs": 7})
+    cfg = RunConfig.model_validate(
+        {**pipeline.load_config(finished_run / "config.yaml", {}).model_dump(), "epochs": 7}
+    )
     with pytest.raises(ValueError, match="epochs"):
         pipeline.prepare_run_dir(cfg)
 
@@ -156,8 +172,9 @@ def test_export_meets_the_contract_and_parity(finished_run: Path, tmp_path: Path
         check_parity(model, build_model(checkpoint["model"]), x)  # other weights: must fail
 
 
-def test_evaluate_reproduces_the_run_test_metrics(finished_run: Path, data_path: Path,
-                                                  tmp_path: Path) -> None:
+def test_evaluate_reproduces_the_run_test_metrics(
+    finished_run: Path, data_path: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "model.onnx"
     assert rbc_train(["export", str(finished_run), "--out", str(out), "--stage", "als"]) == 0
     report = tmp_path / "eval.json"
@@ -169,13 +186,28 @@ def test_evaluate_reproduces_the_run_test_metrics(finished_run: Path, data_path:
 
 
 def test_evaluate_unseen_by_a_run_keeps_only_what_it_never_trained_on(
-        finished_run: Path, data_path: Path, tmp_path: Path) -> None:
+    finished_run: Path, data_path: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "model.onnx"
     assert rbc_train(["export", str(finished_run), "--out", str(out), "--stage", "als"]) == 0
     report = tmp_path / "eval.json"
     # The run also trained full supervision on the whole pool: only its test split is unseen.
-    assert rbc_train(["evaluate", str(out), str(data_path), "--split", "all",
-                      "--unseen-by", str(finished_run), "--json", str(report)]) == 0
+    assert (
+        rbc_train(
+            [
+                "evaluate",
+                str(out),
+                str(data_path),
+                "--split",
+                "all",
+                "--unseen-by",
+                str(finished_run),
+                "--json",
+                str(report),
+            ]
+        )
+        == 0
+    )
     got = json.loads(report.read_text())
     want = json.loads((finished_run / "stages/1_als/stage.json").read_text())["test_metrics"]
     from rbc1000.train.data.loaders import load_dataset
@@ -186,8 +218,7 @@ def test_evaluate_unseen_by_a_run_keeps_only_what_it_never_trained_on(
     assert rbc_train(["evaluate", str(out), str(data_path), "--unseen-by", str(tmp_path)]) == 2
 
 
-def test_trained_ids_are_the_labels_and_the_pool_of_the_run(data_path: Path,
-                                                            tmp_path: Path) -> None:
+def test_trained_ids_are_the_labels_and_the_pool_of_the_run(data_path: Path, tmp_path: Path) -> None:
     from rbc1000.train.data.loaders import load_dataset
     from rbc1000.train.method.config import save_config
     from rbc1000.train.method.run_data import plan_for, trained_ids
@@ -208,11 +239,16 @@ def test_joined_datasets_drop_repeated_ids_and_keep_splits() -> None:
 
     def make(ids: list[str], test: list[int], name: str) -> TripletDataset:
         n = len(ids)
-        x = np.arange(n, dtype=np.float32)[:, None, None, None] * np.ones((1, 3, 63, 63),
-                                                                          np.float32)
-        return TripletDataset(x, np.array([i % 2 for i in range(n)]), np.array(ids),
-                              np.zeros(n, bool), np.full(n, name), name,
-                              {"test": np.array(test), "pool": np.setdiff1d(np.arange(n), test)})
+        x = np.arange(n, dtype=np.float32)[:, None, None, None] * np.ones((1, 3, 63, 63), np.float32)
+        return TripletDataset(
+            x,
+            np.array([i % 2 for i in range(n)]),
+            np.array(ids),
+            np.zeros(n, bool),
+            np.full(n, name),
+            name,
+            {"test": np.array(test), "pool": np.setdiff1d(np.arange(n), test)},
+        )
 
     joined = concatenate([make(["a", "b", "c"], [0], "sim"), make(["b", "d", "e"], [1], "px")])
     assert joined.ids.tolist() == ["a", "b", "c", "d", "e"]

@@ -15,24 +15,34 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "'p_real' float32 [N], dynamic batch), check it with onnx.checker and against PyTorch on "
         "up to 256 test samples (max abs difference <= 1e-4), and write the metadata the service "
         "reads: name, version, preprocessing version, dataset fingerprint, test metrics, and a "
-        "decision threshold and low-confidence band chosen on the stage's validation data.")
+        "decision threshold and low-confidence band chosen on the stage's validation data."
+    )
     parser.add_argument("run_dir", type=Path, help="run directory written by `rbc-train run`")
     parser.add_argument("--out", type=Path, required=True, help="ONNX file to write")
-    parser.add_argument("--stage", default=None,
-                        help="stage key (its, als, ssls1, ..., full); default: the last SSLS "
-                             "stage (or the last stage run)")
+    parser.add_argument(
+        "--stage",
+        default=None,
+        help="stage key (its, als, ssls1, ..., full); default: the last SSLS stage (or the last stage run)",
+    )
     parser.add_argument("--name", default=None, help="model name (default: rbc-<network>)")
     parser.add_argument("--version", default=None, help="model version (default: run + stage)")
-    parser.add_argument("--label-source", default=None,
-                        help="plain words on what labels the model learned from")
-    parser.add_argument("--band-purity", type=float, default=0.95,
-                        help="share of validation decisions outside the low-confidence band "
-                             "that must be right (default 0.95)")
+    parser.add_argument(
+        "--label-source", default=None, help="plain words on what labels the model learned from"
+    )
+    parser.add_argument(
+        "--band-purity",
+        type=float,
+        default=0.95,
+        help="share of validation decisions outside the low-confidence band "
+        "that must be right (default 0.95)",
+    )
 
 
 def _pick_stage(run_dir: Path, key: str | None) -> Path:
-    stages = sorted((d for d in (run_dir / "stages").glob("*_*") if (d / "stage.json").is_file()),
-                    key=lambda d: int(d.name.split("_", 1)[0]))
+    stages = sorted(
+        (d for d in (run_dir / "stages").glob("*_*") if (d / "stage.json").is_file()),
+        key=lambda d: int(d.name.split("_", 1)[0]),
+    )
     if not stages:
         raise FileNotFoundError(f"{run_dir} has no finished stage; run `rbc-train run` first")
     if key is None:
@@ -41,8 +51,9 @@ def _pick_stage(run_dir: Path, key: str | None) -> Path:
     for d in stages:
         if d.name.split("_", 1)[1] == key:
             return d
-    raise FileNotFoundError(f"{run_dir} has no finished stage {key!r}; it has "
-                            f"{[d.name.split('_', 1)[1] for d in stages]}")
+    raise FileNotFoundError(
+        f"{run_dir} has no finished stage {key!r}; it has {[d.name.split('_', 1)[1] for d in stages]}"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,17 +89,22 @@ def run(args: argparse.Namespace) -> int:
     info = ModelInfo(
         name=args.name or f"rbc-{checkpoint['model']}",
         version=args.version or f"{args.run_dir.name}-{stage['key']}",
-        preprocessing_version=PREPROCESSING_VERSION, threshold=threshold, low_confidence=band,
+        preprocessing_version=PREPROCESSING_VERSION,
+        threshold=threshold,
+        low_confidence=band,
         dataset_fingerprint=env["dataset_fingerprint"],
         label_source=args.label_source or f"dataset labels of {env['dataset_name']}",
-        test_metrics_json=metrics_json(stage["test_metrics"], env["dataset_name"], stage["key"]))
+        test_metrics_json=metrics_json(stage["test_metrics"], env["dataset_name"], stage["key"]),
+    )
     try:
         diff = export_model(net, info, np.load(args.run_dir / PARITY_FILE), args.out)
     except ExportError as exc:
         print(f"rbc-train export: {exc}", file=sys.stderr)
         return 1
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) from stage "
-          f"{stage['label']}: threshold {threshold:.4f}, low-confidence band "
-          f"[{band[0]:.4f}, {band[1]:.4f}], parity max |diff| {diff:.2e} on "
-          f"{min(256, len(np.load(args.run_dir / PARITY_FILE)))} samples")
+    print(
+        f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) from stage "
+        f"{stage['label']}: threshold {threshold:.4f}, low-confidence band "
+        f"[{band[0]:.4f}, {band[1]:.4f}], parity max |diff| {diff:.2e} on "
+        f"{min(256, len(np.load(args.run_dir / PARITY_FILE)))} samples"
+    )
     return 0

@@ -13,7 +13,8 @@ from rbc1000.train.report.dataset_gallery import render_gallery
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Render a PNG grid with one row per class and family: science, reference and "
-        "difference of a few seeded random examples, each panel zscale-stretched. " + SPEC_HELP)
+        "difference of a few seeded random examples, each panel zscale-stretched. " + SPEC_HELP
+    )
     parser.add_argument("dataset", metavar="PATH", help="dataset spec")
     parser.add_argument("--out", type=Path, default=Path("gallery.png"), help="PNG to write")
     parser.add_argument("--per-group", type=int, default=4, help="examples per row (default 4)")

@@ -18,8 +18,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    return dispatch("rbc-train", "Offline RB-C1000 training: datasets, the ITS/ALS/SSLS pipeline, "
-                    "ONNX export and evaluation.", COMMANDS, argv)
+    return dispatch(
+        "rbc-train",
+        "Offline RB-C1000 training: datasets, the ITS/ALS/SSLS pipeline, ONNX export and evaluation.",
+        COMMANDS,
+        argv,
+    )
 
 
 if __name__ == "__main__":

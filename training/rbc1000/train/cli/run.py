@@ -16,7 +16,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "ALS, then R rounds of pseudo-labelling) and write a run directory with checkpoints, "
         "per-epoch history, the stage table (table.md, table.json) and a PNG report. "
         "Re-running with the same --run-dir resumes after the last finished stage. "
-        "Example: rbc-train run --config training/configs/quick.yaml --datasets /data/sim-small")
+        "Example: rbc-train run --config training/configs/quick.yaml --datasets /data/sim-small"
+    )
     add_config_flags(parser)
 
 
@@ -38,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"rbc-train run: {exc}", file=sys.stderr)
         return 2
     print(write_report(Path(cfg.run_dir), cfg.select_metric))
-    print(f"run directory: {cfg.run_dir} (report.md, table.md, plots/); "
-          f"export with: rbc-train export {cfg.run_dir} --out model.onnx")
+    print(
+        f"run directory: {cfg.run_dir} (report.md, table.md, plots/); "
+        f"export with: rbc-train export {cfg.run_dir} --out model.onnx"
+    )
     return 0

@@ -50,30 +50,58 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Build a labelled real/bogus dataset from the real science and reference stamps of an "
         "alert corpus: injected point sources (real), artefact families (bogus) and real alerts "
-        "labelled by ZTF's drb (proxy labels, marked as such). Same seed, same bytes.")
-    parser.add_argument("--alerts", nargs="+", required=True, type=Path, metavar="PATH",
-                        help="alert files, directories or tarballs (e.g. ../shared/data)")
+        "labelled by ZTF's drb (proxy labels, marked as such). Same seed, same bytes."
+    )
+    parser.add_argument(
+        "--alerts",
+        nargs="+",
+        required=True,
+        type=Path,
+        metavar="PATH",
+        help="alert files, directories or tarballs (e.g. ../shared/data)",
+    )
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     parser.add_argument("--n-real", type=int, default=13000, help="real samples (default 13000)")
-    parser.add_argument("--n-bogus", type=int, default=30000,
-                        help="bogus samples (default 30000)")
+    parser.add_argument("--n-bogus", type=int, default=30000, help="bogus samples (default 30000)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--set-name", default="sim", help="table set name (default sim)")
     d = Difficulty()
-    parser.add_argument("--snr-min", type=float, default=d.snr_min,
-                        help=f"faintest injected real, S/N (default {d.snr_min})")
-    parser.add_argument("--snr-max", type=float, default=d.snr_max,
-                        help=f"brightest injected real, S/N (default {d.snr_max})")
-    parser.add_argument("--artefact-min", type=float, default=d.artefact_min,
-                        help=f"faintest artefact peak in sigma (default {d.artefact_min})")
-    parser.add_argument("--artefact-max", type=float, default=d.artefact_max,
-                        help=f"brightest artefact peak in sigma (default {d.artefact_max})")
-    parser.add_argument("--max-proxy-real", type=int, default=None,
-                        help="cap on drb>=0.99 real alerts used as proxy-labelled samples")
-    parser.add_argument("--max-proxy-bogus", type=int, default=None,
-                        help="cap on drb<=0.1 real alerts used as proxy-labelled samples")
-    parser.add_argument("--test-fraction", type=float, default=0.2,
-                        help="fraction of each class and family in the fixed test split")
+    parser.add_argument(
+        "--snr-min", type=float, default=d.snr_min, help=f"faintest injected real, S/N (default {d.snr_min})"
+    )
+    parser.add_argument(
+        "--snr-max", type=float, default=d.snr_max, help=f"brightest injected real, S/N (default {d.snr_max})"
+    )
+    parser.add_argument(
+        "--artefact-min",
+        type=float,
+        default=d.artefact_min,
+        help=f"faintest artefact peak in sigma (default {d.artefact_min})",
+    )
+    parser.add_argument(
+        "--artefact-max",
+        type=float,
+        default=d.artefact_max,
+        help=f"brightest artefact peak in sigma (default {d.artefact_max})",
+    )
+    parser.add_argument(
+        "--max-proxy-real",
+        type=int,
+        default=None,
+        help="cap on drb>=0.99 real alerts used as proxy-labelled samples",
+    )
+    parser.add_argument(
+        "--max-proxy-bogus",
+        type=int,
+        default=None,
+        help="cap on drb<=0.1 real alerts used as proxy-labelled samples",
+    )
+    parser.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.2,
+        help="fraction of each class and family in the fixed test split",
+    )
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the fixed splits")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -86,8 +114,19 @@ def read_source_alerts(paths: list[Path], progress: bool) -> tuple[list[SourceAl
         from tqdm import tqdm
 
         stream = tqdm(stream, desc="reading alerts", unit="alert")
-    alerts = [SourceAlert(s.alert.alert_id, s.path, s.science, s.reference, s.difference,
-                          s.alert.fwhm, drb_score(s.alert), s.alert.rb) for s in stream]
+    alerts = [
+        SourceAlert(
+            s.alert.alert_id,
+            s.path,
+            s.science,
+            s.reference,
+            s.difference,
+            s.alert.fwhm,
+            drb_score(s.alert),
+            s.alert.rb,
+        )
+        for s in stream
+    ]
     return alerts, skipped
 
 
@@ -121,66 +160,95 @@ def build(args: argparse.Namespace, config: SimulationConfig) -> dict[str, Any]:
         meta["family"] += [s.decode() for s in rows["family"]]
         meta["y"] += [label] * n
         del rows
-    splits = stratified_split(meta["ids"], np.array(meta["y"]), meta["family"],
-                              args.test_fraction, args.split_seed)
+    splits = stratified_split(
+        meta["ids"], np.array(meta["y"]), meta["family"], args.test_fraction, args.split_seed
+    )
     seconds = time.perf_counter() - start
     card = make_card(args, config, alerts, skipped, backgrounds, meta, files)
-    card["splits"] = {"seed": args.split_seed, "test_fraction": args.test_fraction,
-                      "stratified_by": ["label", "family"],
-                      **split_ids(np.array(meta["ids"]), splits)}
-    card["build"] = {"seconds": round(seconds, 1),
-                     "bytes": sum((args.out / f).stat().st_size for f in files.values())}
+    card["splits"] = {
+        "seed": args.split_seed,
+        "test_fraction": args.test_fraction,
+        "stratified_by": ["label", "family"],
+        **split_ids(np.array(meta["ids"]), splits),
+    }
+    card["build"] = {
+        "seconds": round(seconds, 1),
+        "bytes": sum((args.out / f).stat().st_size for f in files.values()),
+    }
     write_card(args.out, card)
     return card
 
 
-def make_card(args: argparse.Namespace, config: SimulationConfig, alerts: list[SourceAlert],
-              skipped: SkipCounter, backgrounds: list[Background], meta: dict[str, list[Any]],
-              files: dict[str, str]) -> dict[str, Any]:
+def make_card(
+    args: argparse.Namespace,
+    config: SimulationConfig,
+    alerts: list[SourceAlert],
+    skipped: SkipCounter,
+    backgrounds: list[Background],
+    meta: dict[str, list[Any]],
+    files: dict[str, str],
+) -> dict[str, Any]:
     counts: dict[str, dict[str, int]] = {"real": {}, "bogus": {}}
     for label, family in zip(meta["y"], meta["family"], strict=True):
         cls = counts["real" if label else "bogus"]
         cls[family] = cls.get(family, 0) + 1
-    proxy_ids = [i for i, f in zip(meta["ids"], meta["family"], strict=True)
-                 if f.startswith("alert_drb")]
+    proxy_ids = [i for i, f in zip(meta["ids"], meta["family"], strict=True) if f.startswith("alert_drb")]
     return {
-        "name": args.out.name, "format": "rbc1000-ztf-new", "set": args.set_name,
+        "name": args.out.name,
+        "format": "rbc1000-ztf-new",
+        "set": args.set_name,
         "summary": "Simulated real/bogus triplets painted on real ZTF stamps, plus real alerts "
-                   "labelled by ZTF's drb (proxy). A stand-in for ZTF-NEW, not survey truth.",
-        "files": files, "stamp_layout": "star_stamp float32 [63, 63, 3] = science, reference, "
-                                        "difference (raw units; NaN = masked or off-chip)",
-        "preprocessing_version": PREPROCESSING_VERSION, "created_by": "rbc-train simulate",
+        "labelled by ZTF's drb (proxy). A stand-in for ZTF-NEW, not survey truth.",
+        "files": files,
+        "stamp_layout": "star_stamp float32 [63, 63, 3] = science, reference, "
+        "difference (raw units; NaN = masked or off-chip)",
+        "preprocessing_version": PREPROCESSING_VERSION,
+        "created_by": "rbc-train simulate",
         "label_note": "Families alert_drb_real / alert_drb_bogus are PROXY labels from ZTF's "
-                      f"braai score (drb >= {config.proxy_real_drb} real, <= "
-                      f"{config.proxy_bogus_drb} bogus; proxy=True). Every other label is "
-                      "known by construction.",
+        f"braai score (drb >= {config.proxy_real_drb} real, <= "
+        f"{config.proxy_bogus_drb} bogus; proxy=True). Every other label is "
+        "known by construction.",
         "seed": config.seed,
         "recipe_text": RECIPE_TEXT,
         "caveats": CAVEATS,
         "recipe": {**dataclasses.asdict(config), "fwhm_unit": "pixels (ZTF fwhm, 1.01 arcsec/px)"},
         "counts": counts,
         "source_alerts": {
-            "paths": [str(p) for p in args.alerts], "n_alerts": len(alerts),
+            "paths": [str(p) for p in args.alerts],
+            "n_alerts": len(alerts),
             "n_backgrounds": len(backgrounds),
             "n_host_backgrounds": sum(b.host for b in backgrounds),
-            "skipped": skipped.summary(), "proxy_sample_ids": proxy_ids,
-            "background_alert_ids": [b.alert_id for b in backgrounds]},
+            "skipped": skipped.summary(),
+            "proxy_sample_ids": proxy_ids,
+            "background_alert_ids": [b.alert_id for b in backgrounds],
+        },
         "measured_difficulty": None,
     }
 
 
 def run(args: argparse.Namespace) -> int:
-    difficulty = Difficulty(snr_min=args.snr_min, snr_max=args.snr_max,
-                            artefact_min=args.artefact_min, artefact_max=args.artefact_max)
-    config = SimulationConfig(n_real=args.n_real, n_bogus=args.n_bogus, seed=args.seed,
-                              max_proxy_real=args.max_proxy_real,
-                              max_proxy_bogus=args.max_proxy_bogus, difficulty=difficulty)
+    difficulty = Difficulty(
+        snr_min=args.snr_min,
+        snr_max=args.snr_max,
+        artefact_min=args.artefact_min,
+        artefact_max=args.artefact_max,
+    )
+    config = SimulationConfig(
+        n_real=args.n_real,
+        n_bogus=args.n_bogus,
+        seed=args.seed,
+        max_proxy_real=args.max_proxy_real,
+        max_proxy_bogus=args.max_proxy_bogus,
+        difficulty=difficulty,
+    )
     try:
         card = build(args, config)
     except (FileNotFoundError, ValueError) as exc:
         print(f"rbc-train simulate: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {args.out}: real {sum(card['counts']['real'].values())}, bogus "
-          f"{sum(card['counts']['bogus'].values())}, {card['build']['bytes'] / 1e9:.2f} GB in "
-          f"{card['build']['seconds']:.0f} s")
+    print(
+        f"wrote {args.out}: real {sum(card['counts']['real'].values())}, bogus "
+        f"{sum(card['counts']['bogus'].values())}, {card['build']['bytes'] / 1e9:.2f} GB in "
+        f"{card['build']['seconds']:.0f} s"
+    )
     return 0

@@ -45,8 +45,14 @@ class TripletDataset:
 
     def subset(self, index: np.ndarray, name: str | None = None) -> TripletDataset:
         """The samples at `index` (splits are dropped: they index the parent)."""
-        return TripletDataset(self.x[index], self.y[index], self.ids[index], self.proxy[index],
-                              self.family[index], name or self.name)
+        return TripletDataset(
+            self.x[index],
+            self.y[index],
+            self.ids[index],
+            self.proxy[index],
+            self.family[index],
+            name or self.name,
+        )
 
     def split(self, name: str) -> TripletDataset:
         if name not in self.splits:

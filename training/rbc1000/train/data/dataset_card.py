@@ -43,56 +43,90 @@ def _table(rows: list[list[str]], header: list[str]) -> list[str]:
 
 def _counts_section(card: dict[str, Any]) -> list[str]:
     counts = card.get("counts", {})
-    rows = [[cls, fam, str(n), "yes" if fam.startswith("alert_drb") else "no"]
-            for cls in ("real", "bogus") for fam, n in counts.get(cls, {}).items()]
+    rows = [
+        [cls, fam, str(n), "yes" if fam.startswith("alert_drb") else "no"]
+        for cls in ("real", "bogus")
+        for fam, n in counts.get(cls, {}).items()
+    ]
     total = {cls: sum(counts.get(cls, {}).values()) for cls in ("real", "bogus")}
     header = ["class", "family", "samples", "proxy label (ZTF drb)"]
-    return ["## Counts", "", f"real {total['real']}, bogus {total['bogus']}.", "",
-            *_table(rows, header), ""]
+    return ["## Counts", "", f"real {total['real']}, bogus {total['bogus']}.", "", *_table(rows, header), ""]
 
 
 def _scores_section(card: dict[str, Any]) -> list[str]:
     measured = card.get("measured_difficulty")
     if not measured:
-        return ["## Measured difficulty", "", "Not measured yet (training/measure_difficulty.py).",
-                ""]
+        return ["## Measured difficulty", "", "Not measured yet (training/measure_difficulty.py).", ""]
     keys = ["Pre", "Acc", "Rec", "F1", "MCC", "AP", "Sum"]
-    rows = [[name, str(run.get("n_train", "")), *[f"{run['metrics'][k]:.2f}" for k in keys]]
-            for name, run in measured.get("runs", {}).items()]
+    rows = [
+        [name, str(run.get("n_train", "")), *[f"{run['metrics'][k]:.2f}" for k in keys]]
+        for name, run in measured.get("runs", {}).items()
+    ]
     scored = f"Scored on {measured.get('test_samples')} samples of the test split."
-    return ["## Measured difficulty", "", measured.get("protocol", ""), "", scored, "",
-            *_table(rows, ["model", "train labels", *keys]), ""]
+    return [
+        "## Measured difficulty",
+        "",
+        measured.get("protocol", ""),
+        "",
+        scored,
+        "",
+        *_table(rows, ["model", "train labels", *keys]),
+        "",
+    ]
 
 
 def render_markdown(card: dict[str, Any]) -> str:
     """The human-readable card."""
     lines = [f"# Dataset card: {card.get('name', 'dataset')}", "", card.get("summary", ""), ""]
-    lines += ["## Format", "", f"- format: {card.get('format')}",
-              f"- files: {', '.join(card.get('files', {}).values())}",
-              f"- stamps: {card.get('stamp_layout', '')}",
-              f"- preprocessing at load time: {card.get('preprocessing_version')}", ""]
+    lines += [
+        "## Format",
+        "",
+        f"- format: {card.get('format')}",
+        f"- files: {', '.join(card.get('files', {}).values())}",
+        f"- stamps: {card.get('stamp_layout', '')}",
+        f"- preprocessing at load time: {card.get('preprocessing_version')}",
+        "",
+    ]
     lines += ["## Labels", "", card.get("label_note", ""), ""]
     lines += _counts_section(card)
     recipe = card.get("recipe")
     if recipe:
-        lines += ["## Recipe", "", card.get("recipe_text", ""), "",
-                  f"seed {card.get('seed')}; every draw from "
-                  "numpy.random.default_rng([seed, class, index]).", "", "```json",
-                  json.dumps(recipe, indent=1), "```", ""]
+        lines += [
+            "## Recipe",
+            "",
+            card.get("recipe_text", ""),
+            "",
+            f"seed {card.get('seed')}; every draw from numpy.random.default_rng([seed, class, index]).",
+            "",
+            "```json",
+            json.dumps(recipe, indent=1),
+            "```",
+            "",
+        ]
     sources = card.get("source_alerts")
     if sources:
-        lines += ["## Source alerts", "", f"- read from: {', '.join(sources.get('paths', []))}",
-                  f"- alerts with usable stamps: {sources.get('n_alerts')}",
-                  f"- backgrounds: {sources.get('n_backgrounds')} "
-                  f"({sources.get('n_host_backgrounds')} with a host at the centre)",
-                  f"- skipped: {json.dumps(sources.get('skipped', {}))}",
-                  "- ids of every alert used: see dataset_card.json", ""]
+        lines += [
+            "## Source alerts",
+            "",
+            f"- read from: {', '.join(sources.get('paths', []))}",
+            f"- alerts with usable stamps: {sources.get('n_alerts')}",
+            f"- backgrounds: {sources.get('n_backgrounds')} "
+            f"({sources.get('n_host_backgrounds')} with a host at the centre)",
+            f"- skipped: {json.dumps(sources.get('skipped', {}))}",
+            "- ids of every alert used: see dataset_card.json",
+            "",
+        ]
     splits = card.get("splits")
     if splits:
-        lines += ["## Splits", "", f"stratified by class and family, seed {splits.get('seed')}, "
-                  f"test fraction {splits.get('test_fraction')}: test "
-                  f"{len(splits.get('test', []))}, pool {len(splits.get('pool', []))} "
-                  "(ids in dataset_card.json).", ""]
+        lines += [
+            "## Splits",
+            "",
+            f"stratified by class and family, seed {splits.get('seed')}, "
+            f"test fraction {splits.get('test_fraction')}: test "
+            f"{len(splits.get('test', []))}, pool {len(splits.get('pool', []))} "
+            "(ids in dataset_card.json).",
+            "",
+        ]
     if card.get("caveats"):
         lines += ["## Caveats", "", *[f"- {c}" for c in card["caveats"]], ""]
     lines += _scores_section(card)

@@ -45,13 +45,17 @@ def stratified_draw(y: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarr
 @torch.no_grad()
 def predict(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
     model.eval()
-    out = [model(torch.from_numpy(x[i:i + 512])).softmax(1)[:, 1].numpy()
-           for i in range(0, len(x), 512)]
+    out = [model(torch.from_numpy(x[i : i + 512])).softmax(1)[:, 1].numpy() for i in range(0, len(x), 512)]
     return np.concatenate(out) if out else np.empty(0, dtype=np.float32)
 
 
-def train(x: np.ndarray, y: np.ndarray, val_fraction: float, epochs: int, seed: int,
-          ) -> tuple[torch.nn.Module, int]:
+def train(
+    x: np.ndarray,
+    y: np.ndarray,
+    val_fraction: float,
+    epochs: int,
+    seed: int,
+) -> tuple[torch.nn.Module, int]:
     """Compact CNN trained on (x, y) minus a validation part; returns (model, best epoch)."""
     torch.manual_seed(seed)
     n_val = round(val_fraction * len(y))
@@ -64,7 +68,7 @@ def train(x: np.ndarray, y: np.ndarray, val_fraction: float, epochs: int, seed: 
         model.train()
         order = torch.randperm(len(yt), generator=gen)
         for start in range(0, len(order) - 1, 64):
-            idx = order[start:start + 64]
+            idx = order[start : start + 64]
             xb = xt[idx]
             if torch.rand(1, generator=gen) < 0.5:
                 xb = xb.flip(3)
@@ -85,30 +89,48 @@ def train(x: np.ndarray, y: np.ndarray, val_fraction: float, epochs: int, seed: 
 
 def per_family_accuracy(test: TripletDataset, p: np.ndarray) -> dict[str, float]:
     correct = (p > 0.5).astype(int) == test.y
-    return {f: round(float(correct[test.family == f].mean()), 3)
-            for f in sorted(set(test.family.tolist()))}
+    return {f: round(float(correct[test.family == f].mean()), 3) for f in sorted(set(test.family.tolist()))}
 
 
-def measure(dataset: TripletDataset, n_small: int, n_all: int, epochs_small: int,
-            epochs_all: int, test_max: int, seed: int) -> dict[str, Any]:
+def measure(
+    dataset: TripletDataset,
+    n_small: int,
+    n_all: int,
+    epochs_small: int,
+    epochs_all: int,
+    test_max: int,
+    seed: int,
+) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     pool, test = dataset.split("pool"), dataset.split("test")
     test = test.subset(np.sort(stratified_draw(test.y, test_max, rng)))
     runs: dict[str, Any] = {}
-    for name, n, val_fraction, epochs in (("900_labels", n_small, 0.4, epochs_small),
-                                          ("all_labels", n_all, 0.1, epochs_all)):
+    for name, n, val_fraction, epochs in (
+        ("900_labels", n_small, 0.4, epochs_small),
+        ("all_labels", n_all, 0.1, epochs_all),
+    ):
         start = time.perf_counter()
         pick = stratified_draw(pool.y, n, rng)
         model, best_epoch = train(pool.x[pick], pool.y[pick], val_fraction, epochs, seed)
         p = predict(model, test.x)
-        metrics = {k: round(100 * v, 2) if k != "Sum" else round(v, 2)
-                   for k, v in compute_metrics(test.y, p).items()}
-        runs[name] = {"n_train": len(pick), "epochs": epochs, "best_epoch": best_epoch,
-                      "seconds": round(time.perf_counter() - start, 1), "metrics": metrics,
-                      "test_accuracy_per_family": per_family_accuracy(test, p)}
+        metrics = {
+            k: round(100 * v, 2) if k != "Sum" else round(v, 2) for k, v in compute_metrics(test.y, p).items()
+        }
+        runs[name] = {
+            "n_train": len(pick),
+            "epochs": epochs,
+            "best_epoch": best_epoch,
+            "seconds": round(time.perf_counter() - start, 1),
+            "metrics": metrics,
+            "test_accuracy_per_family": per_family_accuracy(test, p),
+        }
         print(json.dumps({name: runs[name]}), flush=True)
-    return {"protocol": __doc__.split("Usage:")[0].strip().replace("\n", " "),
-            "test_samples": len(test), "seed": seed, "runs": runs}
+    return {
+        "protocol": __doc__.split("Usage:")[0].strip().replace("\n", " "),
+        "test_samples": len(test),
+        "seed": seed,
+        "runs": runs,
+    }
 
 
 def main() -> int:
@@ -121,12 +143,20 @@ def main() -> int:
     parser.add_argument("--test-max", type=int, default=4000, help="test samples scored")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--write-card", action="store_true",
-                        help="store the result in the dataset card (ZTF-NEW directories)")
+    parser.add_argument(
+        "--write-card", action="store_true", help="store the result in the dataset card (ZTF-NEW directories)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    result = measure(load_dataset(args.dataset), args.n_small, args.n_all, args.epochs_small,
-                     args.epochs_all, args.test_max, args.seed)
+    result = measure(
+        load_dataset(args.dataset),
+        args.n_small,
+        args.n_all,
+        args.epochs_small,
+        args.epochs_all,
+        args.test_max,
+        args.seed,
+    )
     if args.write_card:
         directory = Path(args.dataset.split(":", 1)[-1].split("?")[0])
         card = read_card(directory)

@@ -122,8 +122,10 @@ def remove_transient(alert: SourceAlert) -> Background:
     science = alert.science.astype(np.float32) - diff + clean
     reference = alert.reference.astype(np.float32)
     sigma_ref = robust_sigma(reference)
-    excess = np.nansum(reference[disc & ((yy - CENTRE) ** 2 + (xx - CENTRE) ** 2 <= 25)]
-                       - np.nanmedian(reference)) / sigma_ref
+    excess = (
+        np.nansum(reference[disc & ((yy - CENTRE) ** 2 + (xx - CENTRE) ** 2 <= 25)] - np.nanmedian(reference))
+        / sigma_ref
+    )
     scene = Scene(science, reference, clean, fwhm, robust_sigma(clean), sigma_ref)
     return Background(alert.alert_id, scene, host=bool(excess > 100))
 
@@ -131,8 +133,7 @@ def remove_transient(alert: SourceAlert) -> Background:
 def _quietest_patch(diff: np.ndarray, disc: np.ndarray, sigma: float) -> np.ndarray:
     """Pixels of `diff` under `disc` moved 16-20 px away: the finite patch with least signal."""
     best, best_score = None, np.inf
-    for dy, dx in ((20, 0), (-20, 0), (0, 20), (0, -20), (16, 16), (-16, 16), (16, -16),
-                   (-16, -16)):
+    for dy, dx in ((20, 0), (-20, 0), (0, 20), (0, -20), (16, 16), (-16, 16), (16, -16), (-16, -16)):
         patch = np.roll(diff, (dy, dx), axis=(0, 1))[disc]
         score = float(np.max(np.abs(patch))) / sigma if np.isfinite(patch).all() else np.inf
         if score < best_score:
@@ -150,12 +151,19 @@ def augment(scene: Scene, rng: np.random.Generator, max_shift: int) -> Scene:
         out = out[:, ::-1] if flip else out
         if max_shift:
             out = np.pad(out, max_shift, mode="reflect")
-            out = out[max_shift + dy : max_shift + dy + STAMP_SIZE,
-                      max_shift + dx : max_shift + dx + STAMP_SIZE]
+            out = out[
+                max_shift + dy : max_shift + dy + STAMP_SIZE, max_shift + dx : max_shift + dx + STAMP_SIZE
+            ]
         return np.ascontiguousarray(out, dtype=np.float32)
 
-    return Scene(move(scene.science), move(scene.reference), move(scene.difference),
-                 scene.fwhm, scene.sigma, scene.sigma_ref)
+    return Scene(
+        move(scene.science),
+        move(scene.reference),
+        move(scene.difference),
+        scene.fwhm,
+        scene.sigma,
+        scene.sigma_ref,
+    )
 
 
 def family_plan(n: int, mix: dict[str, float], rng: np.random.Generator) -> list[str]:
@@ -170,15 +178,18 @@ def family_plan(n: int, mix: dict[str, float], rng: np.random.Generator) -> list
     return [plan[i] for i in rng.permutation(len(plan))]
 
 
-def proxy_samples(alerts: Iterable[SourceAlert], config: SimulationConfig,
-                  ) -> tuple[list[Sample], list[Sample]]:
+def proxy_samples(
+    alerts: Iterable[SourceAlert],
+    config: SimulationConfig,
+) -> tuple[list[Sample], list[Sample]]:
     """Real alerts labelled by ZTF's drb (proxy), in alert-id order, unaugmented."""
     real, bogus = [], []
     for alert in sorted(alerts, key=lambda a: a.alert_id):
         if alert.drb is None:
             continue
-        stamp = np.stack([center_to_size(s) for s in (alert.science, alert.reference,
-                                                      alert.difference)], axis=-1)
+        stamp = np.stack(
+            [center_to_size(s) for s in (alert.science, alert.reference, alert.difference)], axis=-1
+        )
         if alert.drb >= config.proxy_real_drb:
             real.append(Sample(stamp, 1, f"ztf:{alert.alert_id}", "alert_drb_real", True))
         elif alert.drb <= config.proxy_bogus_drb:
@@ -190,8 +201,9 @@ def proxy_samples(alerts: Iterable[SourceAlert], config: SimulationConfig,
     return real, bogus
 
 
-def paint(background: Background, family: str, label: int, rng: np.random.Generator,
-          config: SimulationConfig) -> np.ndarray:
+def paint(
+    background: Background, family: str, label: int, rng: np.random.Generator, config: SimulationConfig
+) -> np.ndarray:
     """One simulated stamp [63, 63, 3] of `family` on an augmented copy of `background`."""
     scene = augment(background.scene, rng, config.max_shift)
     painter = (REAL_FAMILIES if label else BOGUS_FAMILIES)[family]
@@ -203,8 +215,9 @@ def paint(background: Background, family: str, label: int, rng: np.random.Genera
     return np.stack([sci, ref, diff], axis=-1).astype(np.float32)
 
 
-def iter_simulated(backgrounds: list[Background], n: int, label: int, config: SimulationConfig,
-                   progress: bool = False) -> Iterator[Sample]:
+def iter_simulated(
+    backgrounds: list[Background], n: int, label: int, config: SimulationConfig, progress: bool = False
+) -> Iterator[Sample]:
     """`n` painted samples of one class, families in fixed proportions, ids `sim<seed>-<cls>-<i>`.
 
     Sample i depends only on (seed, class, i) and the backgrounds, so any prefix of the
@@ -234,25 +247,33 @@ def _maybe_tqdm(items: list[str], progress: bool, desc: str) -> Iterable[str]:
     return tqdm(items, desc=desc, unit="sample")
 
 
-def prepare(alerts: list[SourceAlert], config: SimulationConfig,
-            ) -> tuple[list[Sample], list[Sample], list[Background]]:
+def prepare(
+    alerts: list[SourceAlert],
+    config: SimulationConfig,
+) -> tuple[list[Sample], list[Sample], list[Background]]:
     """(proxy real, proxy bogus, backgrounds): everything the simulation draws from.
 
     Proxy samples count towards n_real / n_bogus; beyond that the lowest alert ids are kept.
     """
     alerts = list({a.alert_id: a for a in reversed(alerts)}.values())  # first copy of an id wins
     proxy_real, proxy_bogus = proxy_samples(alerts, config)
-    backgrounds = [remove_transient(a) for a in sorted(alerts, key=lambda a: a.alert_id)
-                   if usable_as_background(a)]
+    backgrounds = [
+        remove_transient(a) for a in sorted(alerts, key=lambda a: a.alert_id) if usable_as_background(a)
+    ]
     return proxy_real[: config.n_real], proxy_bogus[: config.n_bogus], backgrounds
 
 
-def simulate(alerts: list[SourceAlert], config: SimulationConfig, progress: bool = False,
-             ) -> tuple[list[Sample], list[Sample], list[Background]]:
+def simulate(
+    alerts: list[SourceAlert],
+    config: SimulationConfig,
+    progress: bool = False,
+) -> tuple[list[Sample], list[Sample], list[Background]]:
     """(real samples, bogus samples, backgrounds): proxy alerts first, then simulated ones."""
     proxy_real, proxy_bogus, backgrounds = prepare(alerts, config)
-    real = proxy_real + list(iter_simulated(backgrounds, config.n_real - len(proxy_real), 1,
-                                            config, progress))
-    bogus = proxy_bogus + list(iter_simulated(backgrounds, config.n_bogus - len(proxy_bogus), 0,
-                                              config, progress))
+    real = proxy_real + list(
+        iter_simulated(backgrounds, config.n_real - len(proxy_real), 1, config, progress)
+    )
+    bogus = proxy_bogus + list(
+        iter_simulated(backgrounds, config.n_bogus - len(proxy_bogus), 0, config, progress)
+    )
     return real, bogus, backgrounds

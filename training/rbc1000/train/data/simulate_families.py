@@ -89,6 +89,7 @@ def _copy(scene: Scene) -> Stamps:
 
 # ---- real ---------------------------------------------------------------------------------
 
+
 def real_point_source(scene: Scene, rng: np.random.Generator, d: Difficulty) -> Stamps:
     """A new point source at the centre: in science and difference, absent from the reference."""
     sci, ref, diff = _copy(scene)
@@ -113,6 +114,7 @@ def real_variable_star(scene: Scene, rng: np.random.Generator, d: Difficulty) ->
 
 # ---- bogus --------------------------------------------------------------------------------
 
+
 def _peak_scale(residual: np.ndarray, peak_sigma: float, sigma: float) -> float:
     peak = float(np.max(np.abs(residual)))
     return peak_sigma * sigma / peak if peak > 0 else 0.0
@@ -130,8 +132,7 @@ def cosmic_ray(scene: Scene, rng: np.random.Generator, d: Difficulty) -> Stamps:
     else:
         hit = np.zeros_like(sci)
         for _ in range(rng.integers(2, 6)):
-            hit[round(cy) + rng.integers(-1, 2), round(cx) + rng.integers(-1, 2)] += (
-                rng.uniform(0.3, 1.0))
+            hit[round(cy) + rng.integers(-1, 2), round(cx) + rng.integers(-1, 2)] += rng.uniform(0.3, 1.0)
     hit *= _peak_scale(hit, log_uniform(rng, d.artefact_min, d.artefact_max), scene.sigma)
     return sci + hit, ref, diff + hit
 
@@ -164,8 +165,11 @@ def bad_line(scene: Scene, rng: np.random.Generator, d: Difficulty, axis: int) -
     sci, ref, diff = _copy(scene)
     line = np.zeros_like(sci)
     pos = int(CENTRE) + rng.integers(-2, 3)
-    start, stop = (0, STAMP_SIZE) if rng.random() < 0.5 else (
-        int(rng.integers(0, int(CENTRE) - 2)), int(rng.integers(int(CENTRE) + 3, STAMP_SIZE + 1)))
+    start, stop = (
+        (0, STAMP_SIZE)
+        if rng.random() < 0.5
+        else (int(rng.integers(0, int(CENTRE) - 2)), int(rng.integers(int(CENTRE) + 3, STAMP_SIZE + 1)))
+    )
     profile = rng.uniform(0.6, 1.0, stop - start) * (1 if rng.random() < 0.75 else -1)
     if axis == 1:
         line[start:stop, pos] = profile
@@ -175,11 +179,16 @@ def bad_line(scene: Scene, rng: np.random.Generator, d: Difficulty, axis: int) -
     return sci + line, ref, diff + line
 
 
-def _star_in_both(scene: Scene, rng: np.random.Generator, d: Difficulty, flux: float,
-                  sci_psf: np.ndarray, ref_psf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _star_in_both(
+    scene: Scene,
+    rng: np.random.Generator,
+    d: Difficulty,
+    flux: float,
+    sci_psf: np.ndarray,
+    ref_psf: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Science and reference stamps with a star of science flux `flux` added."""
-    return (scene.science + flux * sci_psf,
-            scene.reference + _ref_flux(scene, rng, d, flux) * ref_psf)
+    return (scene.science + flux * sci_psf, scene.reference + _ref_flux(scene, rng, d, flux) * ref_psf)
 
 
 def dipole(scene: Scene, rng: np.random.Generator, d: Difficulty) -> Stamps:

@@ -22,10 +22,13 @@ def _hash_key(seed: int, sample_id: str) -> int:
     return int.from_bytes(digest, "big")
 
 
-def stratified_split(ids: Sequence[str] | np.ndarray, y: np.ndarray,
-                     family: Sequence[str] | np.ndarray | None = None,
-                     test_fraction: float = DEFAULT_TEST_FRACTION,
-                     seed: int = DEFAULT_SPLIT_SEED) -> dict[str, np.ndarray]:
+def stratified_split(
+    ids: Sequence[str] | np.ndarray,
+    y: np.ndarray,
+    family: Sequence[str] | np.ndarray | None = None,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
+    seed: int = DEFAULT_SPLIT_SEED,
+) -> dict[str, np.ndarray]:
     """{"test": indices, "pool": indices}, sorted, stratified by label (and family if given)."""
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
@@ -50,16 +53,19 @@ def split_ids(ids: np.ndarray, splits: Mapping[str, np.ndarray]) -> dict[str, li
     return {name: [str(ids[i]) for i in index] for name, index in splits.items()}
 
 
-def splits_from_ids(ids: np.ndarray, recorded: Mapping[str, Sequence[str]],
-                    where: str = "the dataset card") -> dict[str, np.ndarray]:
+def splits_from_ids(
+    ids: np.ndarray, recorded: Mapping[str, Sequence[str]], where: str = "the dataset card"
+) -> dict[str, np.ndarray]:
     """Index arrays for splits recorded by sample id; every recorded id must exist."""
     position = {str(sample_id): i for i, sample_id in enumerate(ids)}
     out = {}
     for name, members in recorded.items():
         missing = [m for m in members if m not in position]
         if missing:
-            raise ValueError(f"split {name!r} in {where} names {len(missing)} sample ids that are "
-                             f"not in the data (first: {missing[0]!r}); the card does not match "
-                             "these files: rebuild the dataset or remove its 'splits' entry")
+            raise ValueError(
+                f"split {name!r} in {where} names {len(missing)} sample ids that are "
+                f"not in the data (first: {missing[0]!r}); the card does not match "
+                "these files: rebuild the dataset or remove its 'splits' entry"
+            )
         out[name] = np.sort(np.array([position[m] for m in members], dtype=np.int64))
     return out

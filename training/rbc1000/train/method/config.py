@@ -27,43 +27,37 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     datasets: list[str] = Field(default_factory=list, description="dataset paths (concatenated)")
-    run_dir: str = Field(default="runs/rbc",
-        description="output directory; an existing run resumes")
+    run_dir: str = Field(default="runs/rbc", description="output directory; an existing run resumes")
     model: ModelName = Field(default="compact-coord", description="network")
-    m_initial: int = Field(default=900, ge=2,
-        description="M: labels for the initial training stage")
+    m_initial: int = Field(default=900, ge=2, description="M: labels for the initial training stage")
     k_select: int = Field(default=100, ge=0, description="K: samples chosen for expert labelling")
     unlabelled: int = Field(default=10000, ge=0, description="size of the unlabelled pool")
     rounds: int = Field(default=3, ge=0, description="R: semi-supervised rounds")
-    val_fraction: float = Field(default=0.4, gt=0, lt=1,
-        description="validation share of labelled set")
+    val_fraction: float = Field(default=0.4, gt=0, lt=1, description="validation share of labelled set")
     split_mode: Literal["fixed", "reshuffle"] = Field(
-        default="fixed",
-        description="fixed train/val split for all stages, or the paper's reshuffle")
+        default="fixed", description="fixed train/val split for all stages, or the paper's reshuffle"
+    )
     init: Literal["fresh", "finetune"] = Field(
-        default="fresh",
-        description="fresh model per stage (paper) or fine-tune the previous stage")
-    selection: SelectionMeasure = Field(default="least_confidence",
-        description="uncertainty measure")
-    rebalance_k: bool = Field(default=True,
-        description="rebalance the K to the labelled class ratio")
-    pseudo_threshold: float = Field(default=0.95, gt=0.5, le=1,
-        description="pseudo-label confidence")
-    select_metric: SelectMetric = Field(default="Sum",
-        description="validation metric for best epoch")
+        default="fresh", description="fresh model per stage (paper) or fine-tune the previous stage"
+    )
+    selection: SelectionMeasure = Field(default="least_confidence", description="uncertainty measure")
+    rebalance_k: bool = Field(default=True, description="rebalance the K to the labelled class ratio")
+    pseudo_threshold: float = Field(default=0.95, gt=0.5, le=1, description="pseudo-label confidence")
+    select_metric: SelectMetric = Field(default="Sum", description="validation metric for best epoch")
     supervised_all: bool = Field(default=False, description="also train once on every pool label")
-    supervised_max: int = Field(default=0, ge=0,
-        description="cap on full-supervision samples (0: none)")
+    supervised_max: int = Field(default=0, ge=0, description="cap on full-supervision samples (0: none)")
     test_max: int = Field(default=0, ge=0, description="cap on test samples, stratified (0: all)")
     epochs: int = Field(default=100, ge=1, description="epochs per stage")
     min_updates: int = Field(
-        default=0, ge=0,
+        default=0,
+        ge=0,
         description="at least this many Adam steps per stage: small stages get more "
-        "epochs, the learning-rate step stretched alike (0: same epochs everywhere, the paper)")
+        "epochs, the learning-rate step stretched alike (0: same epochs everywhere, the paper)",
+    )
     batch_size: int = Field(default=256, ge=1, description="training batch size")
     eval_batch_size: int = Field(
-        default=1024, ge=1,
-        description="inference batch size (use about 64 for resnet18-224: memory)")
+        default=1024, ge=1, description="inference batch size (use about 64 for resnet18-224: memory)"
+    )
     lr: float = Field(default=2e-4, gt=0, description="Adam learning rate")
     lr_step: int = Field(default=40, ge=1, description="epochs between learning-rate drops")
     lr_gamma: float = Field(default=0.1, gt=0, le=1, description="learning-rate drop factor")
@@ -104,8 +98,13 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         if kind is not None:
             extra["type"] = kind
         default = field.get_default(call_default_factory=True)
-        group.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None,
-                           help=f"{field.description} (default: {default})", **extra)
+        group.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            default=None,
+            help=f"{field.description} (default: {default})",
+            **extra,
+        )
 
 
 def load_config(path: Path | None, overrides: dict[str, Any]) -> RunConfig:

@@ -71,8 +71,7 @@ def ensure_splits(ds: TripletDataset, test_fraction: float = 0.1, seed: int = 0)
         return ds
     test = stratified_take(ds.y, test_fraction, np.random.default_rng(seed))
     pool = np.setdiff1d(np.arange(len(ds)), test)
-    return TripletDataset(ds.x, ds.y, ds.ids, ds.proxy, ds.family, ds.name,
-                          {"test": test, "pool": pool})
+    return TripletDataset(ds.x, ds.y, ds.ids, ds.proxy, ds.family, ds.name, {"test": test, "pool": pool})
 
 
 @dataclass(frozen=True)
@@ -93,8 +92,15 @@ def val_flags(n: int, val_fraction: float, rng: np.random.Generator) -> np.ndarr
     return flags
 
 
-def make_plan(ds: TripletDataset, m: int, unlabelled: int, val_fraction: float, seed: int,
-              test_max: int = 0, supervised_max: int = 0) -> RunPlan:
+def make_plan(
+    ds: TripletDataset,
+    m: int,
+    unlabelled: int,
+    val_fraction: float,
+    seed: int,
+    test_max: int = 0,
+    supervised_max: int = 0,
+) -> RunPlan:
     """Draw the M labelled and the unlabelled pool from the "pool" split, seeded."""
     ds = ensure_splits(ds, seed=seed)
     rng = np.random.default_rng(seed)
@@ -105,18 +111,23 @@ def make_plan(ds: TripletDataset, m: int, unlabelled: int, val_fraction: float, 
     if pool.size < m + 1:
         raise ValueError(f"pool has {pool.size} samples; M={m} needs at least {m + 1}")
     full = pool if not supervised_max else pool[:supervised_max]
-    return RunPlan(test=test, labelled=pool[:m], labelled_val=val_flags(m, val_fraction, rng),
-                   unlabelled=pool[m:m + unlabelled], full=full)
+    return RunPlan(
+        test=test,
+        labelled=pool[:m],
+        labelled_val=val_flags(m, val_fraction, rng),
+        unlabelled=pool[m : m + unlabelled],
+        full=full,
+    )
 
 
 def plan_for(cfg: RunConfig, ds: TripletDataset) -> RunPlan:
     """The plan `rbc-train run` draws for `cfg` on `ds`."""
-    return make_plan(ds, cfg.m_initial, cfg.unlabelled, cfg.val_fraction, cfg.seed,
-                     cfg.test_max, cfg.supervised_max)
+    return make_plan(
+        ds, cfg.m_initial, cfg.unlabelled, cfg.val_fraction, cfg.seed, cfg.test_max, cfg.supervised_max
+    )
 
 
-def trained_ids(run_dir: Path,
-                loaded: tuple[list[str], TripletDataset] | None = None) -> set[str]:
+def trained_ids(run_dir: Path, loaded: tuple[list[str], TripletDataset] | None = None) -> set[str]:
     """Ids of every sample the run in `run_dir` trained on, with a label or a pseudo-label.
 
     That is its M labels, its whole unlabelled pool (the K expert labels and every
@@ -126,8 +137,7 @@ def trained_ids(run_dir: Path,
     specs are the run's own.
     """
     cfg = load_config(run_dir / "config.yaml", {})
-    ds = (loaded[1] if loaded is not None and list(loaded[0]) == cfg.datasets
-          else load_datasets(cfg.datasets))
+    ds = loaded[1] if loaded is not None and list(loaded[0]) == cfg.datasets else load_datasets(cfg.datasets)
     plan = plan_for(cfg, ds)
     used = [plan.labelled, plan.unlabelled] + ([plan.full] if cfg.supervised_all else [])
     return set(ds.ids[np.concatenate(used)].astype(str).tolist())

@@ -86,8 +86,10 @@ def prepare_run_dir(cfg: RunConfig) -> Path:
         new = cfg.model_dump()
         changed = sorted(k for k in new if k not in _RESUMABLE_FIELDS and old.get(k) != new[k])
         if changed:
-            raise ValueError(f"{run_dir} holds a run with other settings ({', '.join(changed)}); "
-                             "use another --run-dir or the same configuration to resume")
+            raise ValueError(
+                f"{run_dir} holds a run with other settings ({', '.join(changed)}); "
+                "use another --run-dir or the same configuration to resume"
+            )
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, saved)
     return run_dir
@@ -98,22 +100,37 @@ def library_versions() -> dict[str, str]:
     import sklearn
     import torchvision
 
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "numpy": np.__version__,
-            "scikit-learn": sklearn.__version__, "platform": platform.platform()}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "platform": platform.platform(),
+    }
 
 
 def _write_environment(ctx: RunContext, paths: list[str]) -> None:
-    env = {"libraries": library_versions(), "device": str(ctx.device), "datasets": paths,
-           "dataset_name": ctx.ds.name, "dataset_fingerprint": ctx.ds.fingerprint(),
-           "counts": {"test": int(ctx.plan.test.size), "labelled": int(ctx.plan.labelled.size),
-                      "unlabelled": int(ctx.plan.unlabelled.size), "full": int(ctx.plan.full.size)},
-           "test_real_fraction": float(ctx.ds.y[ctx.plan.test].mean())}
+    env = {
+        "libraries": library_versions(),
+        "device": str(ctx.device),
+        "datasets": paths,
+        "dataset_name": ctx.ds.name,
+        "dataset_fingerprint": ctx.ds.fingerprint(),
+        "counts": {
+            "test": int(ctx.plan.test.size),
+            "labelled": int(ctx.plan.labelled.size),
+            "unlabelled": int(ctx.plan.unlabelled.size),
+            "full": int(ctx.plan.full.size),
+        },
+        "test_real_fraction": float(ctx.ds.y[ctx.plan.test].mean()),
+    }
     (ctx.run_dir / "environment.json").write_text(json.dumps(env, indent=2))
 
 
-def _split(labelled: np.ndarray, flags: np.ndarray, ctx: RunContext,
-           stage_no: int) -> tuple[np.ndarray, np.ndarray]:
+def _split(
+    labelled: np.ndarray, flags: np.ndarray, ctx: RunContext, stage_no: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(train, validation) positions of the labelled set for one stage."""
     if ctx.cfg.split_mode == "reshuffle":
         rng = np.random.default_rng([ctx.cfg.seed, stage_no])
@@ -137,9 +154,15 @@ def _model(ctx: RunContext, stage_no: int, init_state: dict[str, torch.Tensor] |
     return model
 
 
-def run_stage(ctx: RunContext, key: str, label: str, train: tuple[np.ndarray, np.ndarray],
-              val_index: np.ndarray, prev: dict[str, torch.Tensor] | None,
-              info: dict[str, Any]) -> tuple[StageRecord, dict[str, torch.Tensor]]:
+def run_stage(
+    ctx: RunContext,
+    key: str,
+    label: str,
+    train: tuple[np.ndarray, np.ndarray],
+    val_index: np.ndarray,
+    prev: dict[str, torch.Tensor] | None,
+    info: dict[str, Any],
+) -> tuple[StageRecord, dict[str, torch.Tensor]]:
     """Train, evaluate on the test split and save one stage (or load it if already done)."""
     directory = stage_dir(ctx.run_dir, key, ctx.cfg)
     if (directory / "stage.json").is_file():
@@ -151,16 +174,23 @@ def run_stage(ctx: RunContext, key: str, label: str, train: tuple[np.ndarray, np
     val = (ctx.ds.x[val_index], ctx.ds.y[val_index])
     result = train_stage(model, train, val, ctx.cfg, ctx.device, desc=label)
     seconds = time.perf_counter() - t0
-    p_test = predict(model, ctx.ds.x[ctx.plan.test], ctx.device, ctx.cfg.eval_batch_size,
-                     ctx.cfg.amp)
+    p_test = predict(model, ctx.ds.x[ctx.plan.test], ctx.device, ctx.cfg.eval_batch_size, ctx.cfg.amp)
     p_val = predict(model, val[0], ctx.device, ctx.cfg.eval_batch_size, ctx.cfg.amp)
     metrics = jsonable(compute_metrics(ctx.ds.y[ctx.plan.test], p_test))
-    record = StageRecord(key=key, label=label, best_epoch=result.best_epoch,
-                         n_train=len(train[1]), n_val=int(val_index.size), seconds=seconds,
-                         test_metrics=metrics, info=info)
+    record = StageRecord(
+        key=key,
+        label=label,
+        best_epoch=result.best_epoch,
+        n_train=len(train[1]),
+        n_val=int(val_index.size),
+        seconds=seconds,
+        test_metrics=metrics,
+        info=info,
+    )
     torch.save({"model": ctx.cfg.model, "state": result.state}, directory / "model.pt")
-    np.savez(directory / "scores.npz", test_y=ctx.ds.y[ctx.plan.test], test_p=p_test,
-             val_y=val[1], val_p=p_val)
+    np.savez(
+        directory / "scores.npz", test_y=ctx.ds.y[ctx.plan.test], test_p=p_test, val_y=val[1], val_p=p_val
+    )
     (directory / "history.json").write_text(json.dumps(result.history, indent=1))
     (directory / "stage.json").write_text(json.dumps(asdict(record), indent=2))  # written last
     return record, result.state
@@ -174,38 +204,56 @@ def select_for_experts(ctx: RunContext, its_state: dict[str, torch.Tensor]) -> d
     model = build_model(ctx.cfg.model)
     model.load_state_dict(its_state)
     pool = ctx.plan.unlabelled
-    p = predict(model, ctx.ds.x[pool], ctx.device, ctx.cfg.eval_batch_size, ctx.cfg.amp,
-                ctx.cfg.progress, "select")
+    p = predict(
+        model, ctx.ds.x[pool], ctx.device, ctx.cfg.eval_batch_size, ctx.cfg.amp, ctx.cfg.progress, "select"
+    )
     chosen = pool[select_uncertain(p, ctx.cfg.k_select, ctx.cfg.selection)]
     kept = chosen
     if ctx.cfg.rebalance_k:
         kept = rebalance(chosen, ctx.ds.y[chosen], float(ctx.ds.y[ctx.plan.labelled].mean()))
     rng = np.random.default_rng([ctx.cfg.seed, 1])
-    selection = {"chosen": chosen.tolist(), "kept": kept.tolist(),
-                 "kept_val": val_flags(kept.size, ctx.cfg.val_fraction, rng).tolist(),
-                 "chosen_real": int(ctx.ds.y[chosen].sum()),
-                 "kept_real": int(ctx.ds.y[kept].sum())}
+    selection = {
+        "chosen": chosen.tolist(),
+        "kept": kept.tolist(),
+        "kept_val": val_flags(kept.size, ctx.cfg.val_fraction, rng).tolist(),
+        "chosen_real": int(ctx.ds.y[chosen].sum()),
+        "kept_real": int(ctx.ds.y[kept].sum()),
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(selection))
     return selection
 
 
-def pseudo_training_set(ctx: RunContext, teacher: dict[str, torch.Tensor], remaining: np.ndarray,
-                        train_idx: np.ndarray, real_fraction: float,
-                        key: str) -> tuple[tuple[np.ndarray, np.ndarray], dict[str, Any]]:
+def pseudo_training_set(
+    ctx: RunContext,
+    teacher: dict[str, torch.Tensor],
+    remaining: np.ndarray,
+    train_idx: np.ndarray,
+    real_fraction: float,
+    key: str,
+) -> tuple[tuple[np.ndarray, np.ndarray], dict[str, Any]]:
     """Labelled training samples plus the teacher's balanced confident pseudo-labels."""
     model = build_model(ctx.cfg.model)
     model.load_state_dict(teacher)
-    p = predict(model, ctx.ds.x[remaining], ctx.device, ctx.cfg.eval_batch_size, ctx.cfg.amp,
-                ctx.cfg.progress, f"pseudo-label {key}")
+    p = predict(
+        model,
+        ctx.ds.x[remaining],
+        ctx.device,
+        ctx.cfg.eval_batch_size,
+        ctx.cfg.amp,
+        ctx.cfg.progress,
+        f"pseudo-label {key}",
+    )
     pl = pseudo_label(p, ctx.cfg.pseudo_threshold, real_fraction)
     chosen = remaining[pl.index]
     x = np.concatenate([ctx.ds.x[train_idx], ctx.ds.x[chosen]])
     y = np.concatenate([ctx.ds.y[train_idx], pl.labels])
-    info = {"n_confident": pl.n_confident, "n_pseudo": len(pl),
-            "n_pseudo_real": int(pl.labels.sum()),
-            "pseudo_label_accuracy": float((pl.labels == ctx.ds.y[chosen]).mean()) if len(pl)
-            else None}
+    info = {
+        "n_confident": pl.n_confident,
+        "n_pseudo": len(pl),
+        "n_pseudo_real": int(pl.labels.sum()),
+        "pseudo_label_accuracy": float((pl.labels == ctx.ds.y[chosen]).mean()) if len(pl) else None,
+    }
     return (x, y), info
 
 
@@ -243,15 +291,17 @@ def _run_stages(ctx: RunContext) -> list[StageRecord]:
         key = f"ssls{r}"
         tr, va = _split(labelled, flags, ctx, 1 + r)
         done = (stage_dir(ctx.run_dir, key, cfg) / "stage.json").is_file()
-        train, info = ((np.empty(0), np.empty(0)), {}) if done else pseudo_training_set(
-            ctx, state, remaining, tr, real_fraction, key)
+        train, info = (
+            ((np.empty(0), np.empty(0)), {})
+            if done
+            else pseudo_training_set(ctx, state, remaining, tr, real_fraction, key)
+        )
         record, state = run_stage(ctx, key, f"SSLS R={r}", train, va, state, info)
         records.append(record)
     if cfg.supervised_all:
         rng = np.random.default_rng([cfg.seed, 99])
         full_val = val_flags(plan.full.size, cfg.val_fraction, rng)
         tr, va = plan.full[~full_val], plan.full[full_val]
-        record, _ = run_stage(ctx, "full", "Full supervision", (ctx.ds.x[tr], y[tr]), va, None,
-                              {})
+        record, _ = run_stage(ctx, "full", "Full supervision", (ctx.ds.x[tr], y[tr]), va, None, {})
         records.append(record)
     return records

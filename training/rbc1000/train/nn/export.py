@@ -52,8 +52,7 @@ def choose_threshold(y: np.ndarray, p: np.ndarray) -> float:
     return float(min(near, key=lambda t: abs(t - 0.5)))
 
 
-def choose_band(y: np.ndarray, p: np.ndarray, threshold: float,
-                purity: float = 0.95) -> tuple[float, float]:
+def choose_band(y: np.ndarray, p: np.ndarray, threshold: float, purity: float = 0.95) -> tuple[float, float]:
     """(low, high) around `threshold` outside which validation decisions are `purity` correct.
 
     high is the lowest score from which at least `purity` of the samples above it are real;
@@ -84,10 +83,16 @@ def to_onnx_bytes(net: nn.Module) -> bytes:
         # graph of standard operators; torch only warns that it is no longer the default.
         warnings.simplefilter("ignore", DeprecationWarning)
         path = Path(tmp) / "model.onnx"
-        torch.onnx.export(wrapper, (dummy,), str(path), input_names=[INPUT_NAME],
-                          output_names=[OUTPUT_NAME], opset_version=OPSET,
-                          dynamic_axes={INPUT_NAME: {0: "N"}, OUTPUT_NAME: {0: "N"}},
-                          dynamo=False)
+        torch.onnx.export(
+            wrapper,
+            (dummy,),
+            str(path),
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            opset_version=OPSET,
+            dynamic_axes={INPUT_NAME: {0: "N"}, OUTPUT_NAME: {0: "N"}},
+            dynamo=False,
+        )
         return path.read_bytes()
 
 
@@ -102,8 +107,9 @@ def with_metadata(model_bytes: bytes, info: ModelInfo) -> onnx.ModelProto:
     return model
 
 
-def check_parity(model: onnx.ModelProto, net: nn.Module, x: np.ndarray,
-                 tolerance: float = PARITY_TOLERANCE) -> float:
+def check_parity(
+    model: onnx.ModelProto, net: nn.Module, x: np.ndarray, tolerance: float = PARITY_TOLERANCE
+) -> float:
     """Max |ONNX Runtime - PyTorch| of p_real on `x`; raises ExportError above `tolerance`."""
     import onnxruntime as ort
 
@@ -112,12 +118,13 @@ def check_parity(model: onnx.ModelProto, net: nn.Module, x: np.ndarray,
     with torch.no_grad():
         want = RealProbability(net).eval()(torch.from_numpy(x.astype(np.float32))).numpy()
     if got.shape != want.shape or got.dtype != np.float32:
-        raise ExportError(f"p_real has shape {got.shape} {got.dtype}, "
-                          f"expected {want.shape} float32")
+        raise ExportError(f"p_real has shape {got.shape} {got.dtype}, expected {want.shape} float32")
     diff = float(np.max(np.abs(got - want))) if x.size else 0.0
     if not diff <= tolerance:
-        raise ExportError(f"ONNX and PyTorch differ by {diff:.2e} > {tolerance:.0e} on "
-                          f"{len(x)} samples; the export is not faithful")
+        raise ExportError(
+            f"ONNX and PyTorch differ by {diff:.2e} > {tolerance:.0e} on "
+            f"{len(x)} samples; the export is not faithful"
+        )
     return diff
 
 
@@ -132,5 +139,7 @@ def export_model(net: nn.Module, info: ModelInfo, parity_x: np.ndarray, out: Pat
 
 def metrics_json(metrics: dict[str, float | None], dataset: str, stage: str) -> str:
     """The test-metrics metadata value: the metrics plus where they were measured."""
-    return json.dumps({"dataset": dataset, "stage": stage, "split": "test",
-                       **{k: v for k, v in metrics.items()}}, sort_keys=True)
+    return json.dumps(
+        {"dataset": dataset, "stage": stage, "split": "test", **{k: v for k, v in metrics.items()}},
+        sort_keys=True,
+    )

@@ -20,8 +20,7 @@ MODEL_NAMES: tuple[str, ...] = get_args(ModelName)
 
 
 def _conv_bn(c_in: int, c_out: int) -> list[nn.Module]:
-    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
-            nn.ReLU(inplace=True)]
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
 
 class CompactNet(nn.Module):
@@ -49,9 +48,14 @@ class CompactNet(nn.Module):
             radius = ((yy - 31) ** 2 + (xx - 31) ** 2).sqrt() / 31
             self.register_buffer("radius", radius[None, None], persistent=False)
         self.features = nn.Sequential(
-            *_conv_bn(4 if coord else 3, width), nn.MaxPool2d(2),
-            *_conv_bn(width, 2 * width), *_conv_bn(2 * width, 2 * width), nn.MaxPool2d(2),
-            *_conv_bn(2 * width, 4 * width), *_conv_bn(4 * width, 4 * width), nn.MaxPool2d(2),
+            *_conv_bn(4 if coord else 3, width),
+            nn.MaxPool2d(2),
+            *_conv_bn(width, 2 * width),
+            *_conv_bn(2 * width, 2 * width),
+            nn.MaxPool2d(2),
+            *_conv_bn(2 * width, 4 * width),
+            *_conv_bn(4 * width, 4 * width),
+            nn.MaxPool2d(2),
             *_conv_bn(4 * width, 4 * width),
         )
         self.dropout = nn.Dropout(0.2)

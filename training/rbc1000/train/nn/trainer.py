@@ -38,8 +38,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda asked for but torch sees no CUDA device; "
-                           "use --device cpu")
+        raise RuntimeError("--device cuda asked for but torch sees no CUDA device; use --device cpu")
     return torch.device(name)
 
 
@@ -59,18 +58,25 @@ def _autocast(device: torch.device, amp: bool) -> torch.autocast:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: np.ndarray, device: torch.device, batch_size: int = 1024,
-            amp: bool = False, progress: bool = False, desc: str = "score") -> np.ndarray:
+def predict(
+    model: nn.Module,
+    x: np.ndarray,
+    device: torch.device,
+    batch_size: int = 1024,
+    amp: bool = False,
+    progress: bool = False,
+    desc: str = "score",
+) -> np.ndarray:
     """p_real = softmax(logits)[:, 1] for every triplet in `x`, as float32 [N]."""
     model.eval()
     model.to(device)
     out = np.empty(len(x), dtype=np.float32)
     starts = range(0, len(x), batch_size)
     for start in tqdm(starts, desc=desc, disable=not progress, leave=False):
-        xb = torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size])).to(device)
+        xb = torch.from_numpy(np.ascontiguousarray(x[start : start + batch_size])).to(device)
         with _autocast(device, amp):
             logits = model(xb)
-        out[start:start + len(xb)] = logits.float().softmax(1)[:, 1].cpu().numpy()
+        out[start : start + len(xb)] = logits.float().softmax(1)[:, 1].cpu().numpy()
     return out
 
 
@@ -82,14 +88,21 @@ def _flip(xb: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return torch.where(v[:, None, None, None], xb.flip(2), xb)
 
 
-def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-                 cfg: RunConfig, device: torch.device, gen: torch.Generator) -> float:
+def _train_epoch(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: RunConfig,
+    device: torch.device,
+    gen: torch.Generator,
+) -> float:
     """One pass over (x, y) in shuffled batches; returns the mean loss."""
     model.train()
     order = torch.randperm(len(x), generator=gen)
     total, seen = 0.0, 0
     for start in range(0, len(x), cfg.batch_size):
-        idx = order[start:start + cfg.batch_size]
+        idx = order[start : start + cfg.batch_size]
         if len(idx) < 2 and len(x) >= 2:
             continue  # batch norm needs two samples; the sample is seen again next epoch
         xb = x[idx.to(x.device)].to(device, non_blocking=True)
@@ -113,9 +126,14 @@ def stage_schedule(n_train: int, cfg: RunConfig) -> tuple[int, int]:
     return epochs, max(1, round(cfg.lr_step * epochs / cfg.epochs))
 
 
-def train_stage(model: nn.Module, train: tuple[np.ndarray, np.ndarray],
-                val: tuple[np.ndarray, np.ndarray], cfg: RunConfig, device: torch.device,
-                desc: str = "stage") -> StageResult:
+def train_stage(
+    model: nn.Module,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    cfg: RunConfig,
+    device: torch.device,
+    desc: str = "stage",
+) -> StageResult:
     """Train `model` on `train`; keep the epoch best on `val` by cfg.select_metric.
 
     The stage runs cfg.epochs epochs, or more when cfg.min_updates asks for it.
@@ -155,5 +173,4 @@ def train_stage(model: nn.Module, train: tuple[np.ndarray, np.ndarray],
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         bar.set_postfix(loss=f"{loss:.3f}", val=f"{value:.1f}", best=best_epoch)
     model.load_state_dict(best_state)
-    return StageResult(state=best_state, best_epoch=best_epoch, best_value=float(best_value),
-                       history=history)
+    return StageResult(state=best_state, best_epoch=best_epoch, best_value=float(best_value), history=history)

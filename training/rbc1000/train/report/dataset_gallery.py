@@ -40,8 +40,13 @@ def render_gallery(dataset: TripletDataset, out: Path, per_group: int = 4, seed:
     if not rows:
         raise ValueError(f"dataset {dataset.name!r} is empty: nothing to draw")
     n_cols = per_group * 3
-    fig, axes = plt.subplots(len(rows), n_cols, figsize=(0.9 * n_cols + 1.6, 1.0 * len(rows) + 0.6),
-                             squeeze=False, gridspec_kw={"wspace": 0.05, "hspace": 0.25})
+    fig, axes = plt.subplots(
+        len(rows),
+        n_cols,
+        figsize=(0.9 * n_cols + 1.6, 1.0 * len(rows) + 0.6),
+        squeeze=False,
+        gridspec_kw={"wspace": 0.05, "hspace": 0.25},
+    )
     zscale = ZScaleInterval()
     for r, (title, picks) in enumerate(rows):
         for c in range(n_cols):
@@ -59,8 +64,9 @@ def render_gallery(dataset: TripletDataset, out: Path, per_group: int = 4, seed:
                 ax.set_title(CHANNELS[channel], fontsize=7)
             if c == 0:
                 ax.set_ylabel(title, fontsize=6, rotation=0, ha="right", va="center")
-    fig.suptitle(f"{dataset.name}: {len(dataset)} samples, zscale per panel "
-                 "(preprocessed triplets)", fontsize=9)
+    fig.suptitle(
+        f"{dataset.name}: {len(dataset)} samples, zscale per panel (preprocessed triplets)", fontsize=9
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110, bbox_inches="tight")
     plt.close(fig)

@@ -44,8 +44,7 @@ def _safe(fn_value: float) -> float:
     return float(fn_value) if math.isfinite(fn_value) else float("nan")
 
 
-def compute_metrics(y_true: np.ndarray, p_real: np.ndarray,
-                    threshold: float = 0.5) -> dict[str, float]:
+def compute_metrics(y_true: np.ndarray, p_real: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
     """All metrics of ALL_METRICS for labels `y_true` (1 = real) and scores `p_real`."""
     y = np.asarray(y_true).astype(np.int64)
     p = np.asarray(p_real, dtype=np.float64)

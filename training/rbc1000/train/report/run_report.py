@@ -31,8 +31,7 @@ def table_markdown(rows: Sequence[tuple[str, dict[str, float | None]]], title: s
     lines = [f"**{title}**", ""] if title else []
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, metrics in rows:
-        lines.append("| " + " | ".join([label, *(_cell(k, metrics.get(k)) for k in ALL_METRICS)])
-                     + " |")
+        lines.append("| " + " | ".join([label, *(_cell(k, metrics.get(k)) for k in ALL_METRICS)]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -65,26 +64,44 @@ def label_efficiency(stages: list[dict[str, Any]]) -> dict[str, Any]:
         return {}
     its, full = by_key["its"]["test_metrics"]["Sum"], by_key["full"]["test_metrics"]["Sum"]
     last = final["test_metrics"]["Sum"]
-    return {"final_stage": final["label"], "label_efficiency_gap_sum": full - last,
-            "gap_closed_fraction": (last - its) / (full - its) if full > its else None}
+    return {
+        "final_stage": final["label"],
+        "label_efficiency_gap_sum": full - last,
+        "gap_closed_fraction": (last - its) / (full - its) if full > its else None,
+    }
 
 
 def write_table(run_dir: Path, stages: list[dict[str, Any]]) -> str:
     """Write table.md and table.json; return the Markdown."""
     rows = [(s["label"], s["test_metrics"]) for s in stages]
-    md = table_markdown(rows, "Test split; Sum = Pre+Acc+Rec+F1+MCC+AP in percent; "
-                              "AP is the paper's, std_AP the standard average precision")
-    summary: dict[str, Any] = {"rows": [{"stage": s["label"], **s["test_metrics"],
-                                         "best_epoch": s["best_epoch"], "n_train": s["n_train"],
-                                         "seconds": s["seconds"], **s["info"]} for s in stages]}
+    md = table_markdown(
+        rows,
+        "Test split; Sum = Pre+Acc+Rec+F1+MCC+AP in percent; "
+        "AP is the paper's, std_AP the standard average precision",
+    )
+    summary: dict[str, Any] = {
+        "rows": [
+            {
+                "stage": s["label"],
+                **s["test_metrics"],
+                "best_epoch": s["best_epoch"],
+                "n_train": s["n_train"],
+                "seconds": s["seconds"],
+                **s["info"],
+            }
+            for s in stages
+        ]
+    }
     gap = label_efficiency(stages)
     if gap:
         summary.update(gap)
-        md += (f"\nFull supervision minus {gap['final_stage']}: "
-               f"{gap['label_efficiency_gap_sum']:+.2f} in Sum")
+        md += f"\nFull supervision minus {gap['final_stage']}: {gap['label_efficiency_gap_sum']:+.2f} in Sum"
         closed = gap["gap_closed_fraction"]
-        md += (f"; the stages after ITS close {100 * closed:.0f}% of the ITS-to-full-supervision "
-               "gap.\n" if closed is not None else ".\n")
+        md += (
+            f"; the stages after ITS close {100 * closed:.0f}% of the ITS-to-full-supervision gap.\n"
+            if closed is not None
+            else ".\n"
+        )
     (run_dir / "table.md").write_text(md)
     (run_dir / "table.json").write_text(json.dumps(summary, indent=2))
     return md
@@ -146,8 +163,15 @@ def _plot_confusions(stages: list[dict[str, Any]], path: Path) -> None:
         ax.imshow(cm, cmap="Blues")
         for (i, j), v in np.ndenumerate(cm):
             ax.text(j, i, str(v), ha="center", va="center")
-        ax.set(title=s["label"], xticks=[0, 1], yticks=[0, 1], xticklabels=["bogus", "real"],
-               yticklabels=["bogus", "real"], xlabel="predicted", ylabel="true")
+        ax.set(
+            title=s["label"],
+            xticks=[0, 1],
+            yticks=[0, 1],
+            xticklabels=["bogus", "real"],
+            yticklabels=["bogus", "real"],
+            xlabel="predicted",
+            ylabel="true",
+        )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -158,8 +182,7 @@ def _plot_training(stages: list[dict[str, Any]], path: Path, metric: str) -> Non
     for s in stages:
         epochs = [h["epoch"] for h in s["history"]]
         loss_ax.plot(epochs, [h["train_loss"] for h in s["history"]], label=s["label"])
-        val_ax.plot(epochs, [h.get(f"val_{metric}", np.nan) for h in s["history"]],
-                    label=s["label"])
+        val_ax.plot(epochs, [h.get(f"val_{metric}", np.nan) for h in s["history"]], label=s["label"])
     loss_ax.set(xlabel="epoch", ylabel="training loss", title="Training curves", yscale="log")
     val_ax.set(xlabel="epoch", ylabel=f"validation {metric}", title="Validation")
     val_ax.legend(fontsize=8)
@@ -183,8 +206,10 @@ def write_report(run_dir: Path, select_metric: str = "Sum") -> str:
     _plot_training(stages, plots / "training_curves.png", select_metric)
     body = ["# RB-C1000 run report", "", md, ""]
     for s in stages:
-        body.append(f"- {s['label']}: {s['n_train']} training / {s['n_val']} validation samples, "
-                    f"best epoch {s['best_epoch']}, {s['seconds']:.0f} s; {json.dumps(s['info'])}")
+        body.append(
+            f"- {s['label']}: {s['n_train']} training / {s['n_val']} validation samples, "
+            f"best epoch {s['best_epoch']}, {s['seconds']:.0f} s; {json.dumps(s['info'])}"
+        )
     body += [""] + [f"![{p.stem}](plots/{p.name})" for p in sorted(plots.glob("*.png"))]
     (run_dir / "report.md").write_text("\n".join(body) + "\n")
     return md

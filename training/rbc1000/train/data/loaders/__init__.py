@@ -31,10 +31,11 @@ from rbc1000.train.data.loaders.labelled_alerts import load_labelled_alerts
 from rbc1000.train.data.loaders.proxy import DEFAULT_BOGUS_MAX, DEFAULT_REAL_MIN, load_proxy
 from rbc1000.train.data.loaders.ztf_new import is_ztf_new_dir, load_ztf_new
 
-__all__ = ["SPEC_HELP", "DatasetError", "LoadedDataset", "load_dataset", "load_dataset_report",
-           "parse_spec"]
-SPEC_HELP = ("PATH is a dataset spec: DIR (ZTF-NEW tables), FILE.npy (braai), "
-             "alerts:PATH?labels=FILE or proxy:PATH[?real=0.9&bogus=0.1].")
+__all__ = ["SPEC_HELP", "DatasetError", "LoadedDataset", "load_dataset", "load_dataset_report", "parse_spec"]
+SPEC_HELP = (
+    "PATH is a dataset spec: DIR (ZTF-NEW tables), FILE.npy (braai), "
+    "alerts:PATH?labels=FILE or proxy:PATH[?real=0.9&bogus=0.1]."
+)
 KINDS = ("ztf-new", "braai", "alerts", "proxy")
 _SPLIT_OPTIONS = ("test_fraction", "split_seed")
 
@@ -56,14 +57,17 @@ def parse_spec(spec: str | Path) -> tuple[str, list[Path], dict[str, str]]:
 
 def _guess_kind(path: Path) -> str:
     if not path.exists():
-        raise DatasetError(f"{path} does not exist (dataset specs: DIR, FILE.npy, "
-                           "alerts:PATH?labels=FILE, proxy:PATH)")
+        raise DatasetError(
+            f"{path} does not exist (dataset specs: DIR, FILE.npy, alerts:PATH?labels=FILE, proxy:PATH)"
+        )
     if path.suffix == ".npy":
         return "braai"
     if is_ztf_new_dir(path):
         return "ztf-new"
-    raise DatasetError(f"{path}: not a ZTF-NEW directory (new_real_<set>.fits) nor a braai .npy; "
-                       "for alert packets say alerts:PATH?labels=FILE or proxy:PATH")
+    raise DatasetError(
+        f"{path}: not a ZTF-NEW directory (new_real_<set>.fits) nor a braai .npy; "
+        "for alert packets say alerts:PATH?labels=FILE or proxy:PATH"
+    )
 
 
 def load_dataset_report(spec: str | Path, **options: Any) -> LoadedDataset:
@@ -84,23 +88,33 @@ def load_dataset_report(spec: str | Path, **options: Any) -> LoadedDataset:
             raise DatasetError(f"{spec}: labelled alerts need a labels file: alerts:PATH?labels=FILE")
         loaded = load_labelled_alerts(paths, Path(merged.pop("labels")), progress)
     else:
-        loaded = load_proxy(paths, float(merged.pop("real", DEFAULT_REAL_MIN)),
-                            float(merged.pop("bogus", DEFAULT_BOGUS_MAX)), progress)
+        loaded = load_proxy(
+            paths,
+            float(merged.pop("real", DEFAULT_REAL_MIN)),
+            float(merged.pop("bogus", DEFAULT_BOGUS_MAX)),
+            progress,
+        )
     if merged:
         raise DatasetError(f"{spec}: unknown option(s) {sorted(merged)} for a {kind} dataset")
     return _with_splits(loaded, card, split_options, paths[0])
 
 
-def _with_splits(loaded: LoadedDataset, card: dict[str, Any] | None,
-                 split_options: dict[str, Any], where: Path) -> LoadedDataset:
+def _with_splits(
+    loaded: LoadedDataset, card: dict[str, Any] | None, split_options: dict[str, Any], where: Path
+) -> LoadedDataset:
     recorded = None
     if card and card.get("splits") and not split_options:
         recorded = {k: v for k, v in card["splits"].items() if k in ("test", "pool")}
-    dataset = attach_splits(loaded.dataset, recorded,
-                            float(split_options.get("test_fraction", 0.2)),
-                            int(split_options.get("split_seed", 0)), f"{where}/dataset_card.json")
-    return LoadedDataset(dataset, loaded.source_format, loaded.nonfinite, loaded.raw_shapes,
-                         loaded.skipped, card)
+    dataset = attach_splits(
+        loaded.dataset,
+        recorded,
+        float(split_options.get("test_fraction", 0.2)),
+        int(split_options.get("split_seed", 0)),
+        f"{where}/dataset_card.json",
+    )
+    return LoadedDataset(
+        dataset, loaded.source_format, loaded.nonfinite, loaded.raw_shapes, loaded.skipped, card
+    )
 
 
 def load_dataset(path: str | Path, **options: Any) -> TripletDataset:

@@ -49,8 +49,9 @@ class SkipCounter:
         return {r: {"count": n, "example": self.examples[r]} for r, n in self.counts.items()}
 
 
-def iter_alert_stamps(paths: Iterable[str | Path], skipped: SkipCounter,
-                      survey: str | None = None) -> Iterator[AlertStamps]:
+def iter_alert_stamps(
+    paths: Iterable[str | Path], skipped: SkipCounter, survey: str | None = None
+) -> Iterator[AlertStamps]:
     """Alerts under `paths` (files, directories, tarballs) whose three stamps can be read.
 
     Decode failures, missing or unreadable stamps and (when `survey` is given) alerts of other
@@ -59,8 +60,9 @@ def iter_alert_stamps(paths: Iterable[str | Path], skipped: SkipCounter,
     path_list = [Path(p) for p in paths]
     for path in path_list:
         if not path.exists():
-            raise FileNotFoundError(f"alert path {path} does not exist; pass a file, directory "
-                                    "or tarball of Avro alert packets")
+            raise FileNotFoundError(
+                f"alert path {path} does not exist; pass a file, directory or tarball of Avro alert packets"
+            )
     seen: set[int] = set()
     for packet, _, result in iter_alerts(path_list):
         if isinstance(result, DecodeFailure):

@@ -25,8 +25,10 @@ def find_labels_csv(npy: Path) -> Path:
     candidates = sorted(npy.parent.glob("*.csv"))
     if len(candidates) == 1:
         return candidates[0]
-    raise DatasetError(f"{npy}: cannot tell which CSV holds its labels (found "
-                       f"{[c.name for c in candidates]}); pass labels=FILE.csv")
+    raise DatasetError(
+        f"{npy}: cannot tell which CSV holds its labels (found "
+        f"{[c.name for c in candidates]}); pass labels=FILE.csv"
+    )
 
 
 def read_labels_csv(path: Path, expected_rows: int) -> tuple[list[int], list[str] | None]:
@@ -39,8 +41,10 @@ def read_labels_csv(path: Path, expected_rows: int) -> tuple[list[int], list[str
     if not rows or "label" not in rows[0]:
         raise DatasetError(f"{path}: needs a header with a 'label' column (and usually 'candid')")
     if len(rows) != expected_rows:
-        raise DatasetError(f"{path}: {len(rows)} label rows for {expected_rows} triplets; "
-                           "the CSV must have one row per triplet, in the same order")
+        raise DatasetError(
+            f"{path}: {len(rows)} label rows for {expected_rows} triplets; "
+            "the CSV must have one row per triplet, in the same order"
+        )
     labels = [parse_label(r["label"], f"{path} row {i + 2}") for i, r in enumerate(rows)]
     candids = [r["candid"].strip() for r in rows] if "candid" in rows[0] else None
     return labels, candids
@@ -53,8 +57,9 @@ def load_braai(npy: Path, labels: Path | None = None, progress: bool = False) ->
     except (OSError, ValueError) as exc:
         raise DatasetError(f"{npy}: not a readable .npy array ({exc})") from None
     if cube.ndim != 4 or cube.shape[-1] != 3:
-        raise DatasetError(f"{npy}: shape {cube.shape}, expected N x H x W x 3 "
-                           "(science, reference, difference)")
+        raise DatasetError(
+            f"{npy}: shape {cube.shape}, expected N x H x W x 3 (science, reference, difference)"
+        )
     csv_path = labels or find_labels_csv(npy)
     y, candids = read_labels_csv(csv_path, len(cube))
     ids = [f"braai:{c}" for c in candids] if candids else [f"{npy.stem}:{i}" for i in range(len(y))]
@@ -63,7 +68,12 @@ def load_braai(npy: Path, labels: Path | None = None, progress: bool = False) ->
     builder = TripletBuilder(len(cube))
     builder.add_cube(cube, npy, "triplet", progress)
     x, nonfinite = builder.arrays()
-    dataset = TripletDataset(x, np.array(y, dtype=np.int64), np.array(ids),
-                             np.zeros(len(y), dtype=bool), np.full(len(y), ""),
-                             name=f"braai:{npy.stem}")
+    dataset = TripletDataset(
+        x,
+        np.array(y, dtype=np.int64),
+        np.array(ids),
+        np.zeros(len(y), dtype=bool),
+        np.full(len(y), ""),
+        name=f"braai:{npy.stem}",
+    )
     return LoadedDataset(dataset, "braai", nonfinite, builder.shapes)

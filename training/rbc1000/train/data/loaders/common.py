@@ -50,8 +50,7 @@ class TripletBuilder:
         self.shapes: dict[str, int] = {}
         self.n = 0
 
-    def add(self, science: np.ndarray, reference: np.ndarray, difference: np.ndarray,
-            where: str) -> None:
+    def add(self, science: np.ndarray, reference: np.ndarray, difference: np.ndarray, where: str) -> None:
         """Preprocess one triplet; `where` names the file and row for error messages."""
         if self.n == len(self.x):
             self.x = np.concatenate([self.x, np.empty_like(self.x[: max(1, self.n)])])
@@ -66,8 +65,9 @@ class TripletBuilder:
         self.shapes[key] = self.shapes.get(key, 0) + 1
         self.n += 1
 
-    def add_cube(self, stamps: np.ndarray, source: Path, row_name: str = "row",
-                 progress: bool = False) -> None:
+    def add_cube(
+        self, stamps: np.ndarray, source: Path, row_name: str = "row", progress: bool = False
+    ) -> None:
         """Add every (science, reference, difference) triplet of an N x H x W x 3 array."""
         rows: Any = range(len(stamps))
         if progress:
@@ -82,21 +82,35 @@ class TripletBuilder:
         return self.x[: self.n], self.nonfinite[: self.n]
 
 
-def attach_splits(dataset: TripletDataset, recorded: Mapping[str, Sequence[str]] | None = None,
-                  test_fraction: float = DEFAULT_TEST_FRACTION,
-                  split_seed: int = DEFAULT_SPLIT_SEED, where: str = "") -> TripletDataset:
+def attach_splits(
+    dataset: TripletDataset,
+    recorded: Mapping[str, Sequence[str]] | None = None,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
+    split_seed: int = DEFAULT_SPLIT_SEED,
+    where: str = "",
+) -> TripletDataset:
     """The dataset with its fixed splits: the recorded ones when given, else computed."""
     if recorded:
         splits = splits_from_ids(dataset.ids, recorded, where or "the dataset card")
     else:
-        splits = stratified_split(dataset.ids, dataset.y, dataset.family, test_fraction,
-                                  split_seed)
-    return TripletDataset(dataset.x, dataset.y, dataset.ids, dataset.proxy, dataset.family,
-                          dataset.name, splits)
+        splits = stratified_split(dataset.ids, dataset.y, dataset.family, test_fraction, split_seed)
+    return TripletDataset(
+        dataset.x, dataset.y, dataset.ids, dataset.proxy, dataset.family, dataset.name, splits
+    )
 
 
-LABEL_WORDS = {"1": 1, "real": 1, "true": 1, "r": 1, "yes": 1,
-               "0": 0, "bogus": 0, "false": 0, "b": 0, "no": 0}
+LABEL_WORDS = {
+    "1": 1,
+    "real": 1,
+    "true": 1,
+    "r": 1,
+    "yes": 1,
+    "0": 0,
+    "bogus": 0,
+    "false": 0,
+    "b": 0,
+    "no": 0,
+}
 
 
 def parse_label(value: object, where: str) -> int:

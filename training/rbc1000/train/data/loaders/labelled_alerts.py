@@ -61,10 +61,13 @@ def read_labels(path: Path) -> dict[int, LabelRecord]:
         try:
             alert_id = int(str(row["alert_id"]).strip())
         except ValueError:
-            raise DatasetError(f"{where}: alert_id {row['alert_id']!r} is not an integer") \
-                from None
-        record = LabelRecord(alert_id, parse_label(row["label"], where),
-                             str(row.get("labeller") or ""), str(row.get("labelled_at") or ""))
+            raise DatasetError(f"{where}: alert_id {row['alert_id']!r} is not an integer") from None
+        record = LabelRecord(
+            alert_id,
+            parse_label(row["label"], where),
+            str(row.get("labeller") or ""),
+            str(row.get("labelled_at") or ""),
+        )
         old = latest.get(alert_id)
         if old is None or record.labelled_at >= old.labelled_at:
             latest[alert_id] = record
@@ -73,8 +76,9 @@ def read_labels(path: Path) -> dict[int, LabelRecord]:
     return latest
 
 
-def load_labelled_alerts(alert_paths: Iterable[str | Path], labels: Path,
-                         progress: bool = False) -> LoadedDataset:
+def load_labelled_alerts(
+    alert_paths: Iterable[str | Path], labels: Path, progress: bool = False
+) -> LoadedDataset:
     """Alerts that have a label, as triplets; ids are `<survey>:<alert id>`."""
     wanted = read_labels(labels)
     skipped = SkipCounter.empty()
@@ -96,11 +100,16 @@ def load_labelled_alerts(alert_paths: Iterable[str | Path], labels: Path,
     for alert_id in sorted(set(wanted) - seen):
         skipped.add("label_without_alert", f"{labels}: alert_id {alert_id}")
     if not found:
-        raise DatasetError(f"{labels}: none of its {len(wanted)} alert ids matched a readable "
-                           "alert under the given paths")
+        raise DatasetError(
+            f"{labels}: none of its {len(wanted)} alert ids matched a readable alert under the given paths"
+        )
     x, nonfinite = builder.arrays()
-    dataset = TripletDataset(x, np.array([lab for _, lab in found], dtype=np.int64),
-                             np.array([i for i, _ in found]), np.zeros(len(found), dtype=bool),
-                             np.full(len(found), "alert"), name=f"alerts:{labels.stem}")
-    return LoadedDataset(dataset, "labelled-alerts", nonfinite, builder.shapes,
-                         skipped.summary())
+    dataset = TripletDataset(
+        x,
+        np.array([lab for _, lab in found], dtype=np.int64),
+        np.array([i for i, _ in found]),
+        np.zeros(len(found), dtype=bool),
+        np.full(len(found), "alert"),
+        name=f"alerts:{labels.stem}",
+    )
+    return LoadedDataset(dataset, "labelled-alerts", nonfinite, builder.shapes, skipped.summary())

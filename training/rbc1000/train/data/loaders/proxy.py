@@ -21,12 +21,15 @@ DEFAULT_REAL_MIN = 0.9
 DEFAULT_BOGUS_MAX = 0.1
 
 
-def load_proxy(alert_paths: Iterable[str | Path], real_min: float = DEFAULT_REAL_MIN,
-               bogus_max: float = DEFAULT_BOGUS_MAX, progress: bool = False) -> LoadedDataset:
+def load_proxy(
+    alert_paths: Iterable[str | Path],
+    real_min: float = DEFAULT_REAL_MIN,
+    bogus_max: float = DEFAULT_BOGUS_MAX,
+    progress: bool = False,
+) -> LoadedDataset:
     """Alerts under `alert_paths` labelled by drb thresholds; ids are `ztf:<candid>`."""
     if not 0.0 <= bogus_max < real_min <= 1.0:
-        raise DatasetError(f"proxy thresholds need 0 <= bogus ({bogus_max}) < real ({real_min}) "
-                           "<= 1")
+        raise DatasetError(f"proxy thresholds need 0 <= bogus ({bogus_max}) < real ({real_min}) <= 1")
     alert_paths = [Path(p) for p in alert_paths]
     skipped = SkipCounter.empty()
     builder = TripletBuilder(256)
@@ -49,10 +52,16 @@ def load_proxy(alert_paths: Iterable[str | Path], real_min: float = DEFAULT_REAL
         families.append("alert_drb_real" if score >= real_min else "alert_drb_bogus")
         ids.append(f"{item.alert.survey}:{item.alert.alert_id}")
     if not ids:
-        raise DatasetError(f"no alert with a versioned drb and complete stamps under "
-                           f"{[str(p) for p in alert_paths]}")
+        raise DatasetError(
+            f"no alert with a versioned drb and complete stamps under {[str(p) for p in alert_paths]}"
+        )
     x, nonfinite = builder.arrays()
-    dataset = TripletDataset(x, np.array(labels, dtype=np.int64), np.array(ids),
-                             np.ones(len(ids), dtype=bool), np.array(families),
-                             name=f"proxy-drb:{real_min}-{bogus_max}")
+    dataset = TripletDataset(
+        x,
+        np.array(labels, dtype=np.int64),
+        np.array(ids),
+        np.ones(len(ids), dtype=bool),
+        np.array(families),
+        name=f"proxy-drb:{real_min}-{bogus_max}",
+    )
     return LoadedDataset(dataset, "proxy-drb", nonfinite, builder.shapes, skipped.summary())

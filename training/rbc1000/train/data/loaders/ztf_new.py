@@ -39,8 +39,14 @@ def is_ztf_new_dir(path: Path) -> bool:
 
 def table_dtype(height: int, width: int) -> np.dtype:
     """Row layout of the tables this project writes (big-endian, as FITS stores it)."""
-    return np.dtype([("star_stamp", ">f4", (height, width, 3)), ("sample_id", f"S{ID_LEN}"),
-                     ("family", f"S{FAMILY_LEN}"), ("proxy", "?")])
+    return np.dtype(
+        [
+            ("star_stamp", ">f4", (height, width, 3)),
+            ("sample_id", f"S{ID_LEN}"),
+            ("family", f"S{FAMILY_LEN}"),
+            ("proxy", "?"),
+        ]
+    )
 
 
 def write_table(path: Path, rows: np.ndarray) -> None:
@@ -54,16 +60,16 @@ def write_table(path: Path, rows: np.ndarray) -> None:
     fits.BinTableHDU(data=rows, name="STAMPS").writeto(path, overwrite=True)
 
 
-def load_ztf_new(directory: Path, set_name: str | None = None,
-                 progress: bool = False) -> LoadedDataset:
+def load_ztf_new(directory: Path, set_name: str | None = None, progress: bool = False) -> LoadedDataset:
     """Read one set of ZTF-NEW tables (the only one present, or `set_name`)."""
     sets = find_sets(directory)
     if not sets:
         raise DatasetError(f"{directory}: no new_real_<set>.fits or new_bogus_<set>.fits here")
     if set_name is None:
         if len(sets) > 1:
-            raise DatasetError(f"{directory} holds sets {sorted(sets)}; choose one with "
-                               f"'?set=NAME' or set_name=")
+            raise DatasetError(
+                f"{directory} holds sets {sorted(sets)}; choose one with '?set=NAME' or set_name="
+            )
         set_name = next(iter(sets))
     if set_name not in sets:
         raise DatasetError(f"{directory}: no set {set_name!r}; found {sorted(sets)}")
@@ -79,9 +85,14 @@ def load_ztf_new(directory: Path, set_name: str | None = None,
             proxy += meta[2]
             labels += [1 if cls == "real" else 0] * len(meta[0])
     x, nonfinite = builder.arrays()
-    dataset = TripletDataset(x, np.array(labels, dtype=np.int64), np.array(ids),
-                             np.array(proxy, dtype=bool), np.array(families),
-                             name=f"ztf-new:{set_name}")
+    dataset = TripletDataset(
+        x,
+        np.array(labels, dtype=np.int64),
+        np.array(ids),
+        np.array(proxy, dtype=bool),
+        np.array(families),
+        name=f"ztf-new:{set_name}",
+    )
     return LoadedDataset(dataset, "ztf-new", nonfinite, builder.shapes)
 
 
@@ -89,16 +100,17 @@ def _open(path: Path) -> fits.HDUList:
     try:
         return fits.open(path, memmap=True)
     except (OSError, ValueError, TypeError) as exc:
-        raise DatasetError(f"{path}: not a readable FITS file ({exc}); re-create or remove it") \
-            from None
+        raise DatasetError(f"{path}: not a readable FITS file ({exc}); re-create or remove it") from None
 
 
 def _stamps_hdu(hdul: fits.HDUList, path: Path) -> fits.BinTableHDU:
     for hdu in hdul:
         if isinstance(hdu, fits.BinTableHDU) and "star_stamp" in hdu.columns.names:
             return hdu
-    raise DatasetError(f"{path}: no binary table with a 'star_stamp' column (ZTF-NEW format "
-                       "needs star_stamp of H x W x 3 stamps)")
+    raise DatasetError(
+        f"{path}: no binary table with a 'star_stamp' column (ZTF-NEW format "
+        "needs star_stamp of H x W x 3 stamps)"
+    )
 
 
 def _row_count(path: Path) -> int:
@@ -106,8 +118,9 @@ def _row_count(path: Path) -> int:
         return len(_stamps_hdu(hdul, path).data)
 
 
-def _read_table(path: Path, set_name: str, cls: str, builder: TripletBuilder,
-                progress: bool) -> tuple[list[str], list[str], list[bool]]:
+def _read_table(
+    path: Path, set_name: str, cls: str, builder: TripletBuilder, progress: bool
+) -> tuple[list[str], list[str], list[bool]]:
     with _open(path) as hdul:
         data = _stamps_hdu(hdul, path).data
         names = data.columns.names
@@ -116,13 +129,17 @@ def _read_table(path: Path, set_name: str, cls: str, builder: TripletBuilder,
         except (OSError, ValueError, TypeError) as exc:
             raise DatasetError(f"{path}: star_stamp column unreadable ({exc})") from None
         if stamps.ndim != 4 or stamps.shape[-1] != 3:
-            raise DatasetError(f"{path}: star_stamp rows have shape {stamps.shape[1:]}, "
-                               "expected H x W x 3 (science, reference, difference)")
+            raise DatasetError(
+                f"{path}: star_stamp rows have shape {stamps.shape[1:]}, "
+                "expected H x W x 3 (science, reference, difference)"
+            )
         builder.add_cube(stamps, path, "row", progress)
         n = len(stamps)
-        ids = ([s.strip() for s in data["sample_id"].astype(str)] if "sample_id" in names
-               else [f"{set_name}:{cls}:{row}" for row in range(n)])
-        families = ([s.strip() for s in data["family"].astype(str)] if "family" in names
-                    else [""] * n)
-        proxy = ([bool(v) for v in data["proxy"]] if "proxy" in names else [False] * n)
+        ids = (
+            [s.strip() for s in data["sample_id"].astype(str)]
+            if "sample_id" in names
+            else [f"{set_name}:{cls}:{row}" for row in range(n)]
+        )
+        families = [s.strip() for s in data["family"].astype(str)] if "family" in names else [""] * n
+        proxy = [bool(v) for v in data["proxy"]] if "proxy" in names else [False] * n
     return ids, families, proxy
