@@ -1,0 +1,13 @@
+"""Type stub of the compiled decode core (native/src/python.rs)."""
+
+from typing import Any
+
+TRIPLET_FLOATS: int
+
+class NativeDecoder:
+    def __init__(self) -> None: ...
+    def add_json_plan(self, schema_json: bytes, keep_json: str | None, tag: int) -> bool: ...
+    def add_id_plan(self, schema_id: int, schema_json: bytes, keep_json: str | None, tag: int) -> bool: ...
+    def decode_batch(
+        self, packets: list[bytes], triplets: bool = True
+    ) -> tuple[bytearray, list[tuple[str, Any]]]: ...

@@ -1,0 +1,271 @@
+"""Batch decoding to model inputs, by the compiled core (`rbc1000._native`) or the Python path.
+
+Both decoders here turn a batch of messages into the same `DecodedBatch`: one item per
+record (an `Alert` or a `DecodeFailure`, with the same reasons as `Decoder.decode`) and a
+float32 `[rows, 3, 63, 63]` array of `rbc-pp-1` triplets, one row per alert whose stamps
+could be preprocessed. The Python path (`Decoder` plus `triplet_from_cutouts`) is the
+reference; the native one must match it, as tests/unit/alerts/test_native_parity.py checks.
+
+The native decoder keeps every schema-level decision in Python: on the first message of a
+new writer schema it asks `Decoder` for the plan (so a bad schema fails exactly as there),
+then registers the schema with the core, which reads every later message without the GIL.
+Schemas the core cannot read (e.g. logical types among the kept fields) and codecs it does
+not implement (zstandard, bzip2, xz) go through the Python path, message by message.
+
+Which path runs is chosen once, by `make_batch_decoder(path)` or the `RBC_DECODE_PATH`
+environment variable ('auto', 'python' or 'native'), and logged; 'auto' is native when the
+extension is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal, Protocol, cast
+
+import numpy as np
+
+from rbc1000.alerts.alert import Alert, DecodeError, DecodeFailure, DecodeResult, Survey
+from rbc1000.alerts.container import schema_fingerprint
+from rbc1000.alerts.decoding import Decoder
+from rbc1000.alerts.surveys import fields_for, to_alert
+from rbc1000.model.preprocessing import TRIPLET_SHAPE, triplet_from_cutouts
+from rbc1000.reasons import Reason
+
+try:
+    from rbc1000 import _native
+except ImportError:  # the extension is optional: a source checkout without a Rust build
+    _native = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+
+DecodePath = Literal["auto", "python", "native"]
+PATH_ENV = "RBC_DECODE_PATH"
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedItem:
+    """One record of a batch: which message it came from, what it decoded to, its triplet row."""
+
+    message: int
+    result: DecodeResult
+    row: int | None
+    triplet_error: DecodeError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedBatch:
+    """The records of a batch of messages and the model inputs of those that have one."""
+
+    items: list[DecodedItem]
+    triplets: np.ndarray
+
+    def results(self, message: int) -> list[DecodeResult]:
+        return [item.result for item in self.items if item.message == message]
+
+
+class BatchDecoder(Protocol):
+    """What the service needs of a decoder; `path` names the implementation for logs and metrics."""
+
+    path: str
+
+    def decode(self, data: bytes) -> list[DecodeResult]: ...
+
+    def decode_batch(self, messages: Sequence[bytes]) -> DecodedBatch: ...
+
+
+def native_available() -> bool:
+    return _native is not None
+
+
+class PythonBatchDecoder:
+    """The reference path: `Decoder.decode` and `triplet_from_cutouts`, message by message."""
+
+    path = "python"
+
+    def __init__(self, schema_dir: Path | None = None, registry_url: str | None = None) -> None:
+        self.decoder = Decoder(schema_dir, registry_url)
+
+    def decode(self, data: bytes) -> list[DecodeResult]:
+        return self.decoder.decode(data)
+
+    def decode_batch(self, messages: Sequence[bytes]) -> DecodedBatch:
+        items: list[DecodedItem] = []
+        rows: list[np.ndarray] = []
+        for message, data in enumerate(messages):
+            python_items(self.decoder, message, data, items, rows)
+        return DecodedBatch(items, _stack(rows))
+
+
+def python_items(
+    decoder: Decoder, message: int, data: bytes, items: list[DecodedItem], rows: list[np.ndarray]
+) -> None:
+    """Decode one message on the Python path, appending its items and triplet rows."""
+    for result in decoder.decode(data):
+        if not isinstance(result, Alert):
+            items.append(DecodedItem(message, result, None))
+            continue
+        try:
+            rows.append(triplet_from_cutouts(result.cutouts))
+        except DecodeError as exc:
+            items.append(DecodedItem(message, result, None, exc))
+            continue
+        items.append(DecodedItem(message, result, len(rows) - 1))
+
+
+def _stack(rows: list[np.ndarray]) -> np.ndarray:
+    if not rows:
+        return np.empty((0, *TRIPLET_SHAPE), dtype=np.float32)
+    return np.stack(rows).astype(np.float32, copy=False)
+
+
+def _full_record(decoder: Decoder, data: bytes, index: int) -> dict[str, Any]:
+    result = decoder.decode(data)[index]
+    if isinstance(result, DecodeFailure):
+        raise result.error
+    return result.record()
+
+
+class NativeBatchDecoder:
+    """The compiled core, with `Decoder` for schemas, full records and what the core does not read."""
+
+    path = "native"
+
+    def __init__(self, schema_dir: Path | None = None, registry_url: str | None = None) -> None:
+        if _native is None:
+            raise RuntimeError("rbc1000._native is not installed (build native/ with maturin)")
+        self.python = Decoder(schema_dir, registry_url)
+        self.core = _native.NativeDecoder()
+        self._tags: list[tuple[Survey, str]] = [("ztf", "unknown")]  # tag 0: packet-level failures
+
+    def decode(self, data: bytes) -> list[DecodeResult]:
+        return self._decode(list(_as_bytes([data])), triplets=False).results(0)
+
+    def decode_batch(self, messages: Sequence[bytes]) -> DecodedBatch:
+        return self._decode(list(_as_bytes(messages)), triplets=True)
+
+    def _decode(self, packets: list[bytes], triplets: bool) -> DecodedBatch:
+        raw, entries = self.core.decode_batch(packets, triplets)
+        failures = self._register_missing(entries)
+        if failures is not None:  # new schemas were met: read the batch again with their plans
+            raw, entries = self.core.decode_batch(packets, triplets)
+        native_rows = np.frombuffer(raw, dtype=np.float32).reshape(-1, *TRIPLET_SHAPE)
+        items: list[DecodedItem] = []
+        extra_rows: list[np.ndarray] = []
+        for message, (kind, payload) in enumerate(entries):
+            if kind == "records":
+                self._records(message, packets[message], payload, items)
+            elif kind == "python":
+                before = len(items)
+                python_items(self.python, message, packets[message], items, extra_rows)
+                items[before:] = [_shift(item, len(native_rows)) for item in items[before:]]
+            else:  # the Python path refused the schema: same failure as Decoder.decode gives
+                items.append(DecodedItem(message, (failures or {})[message], None))
+        triplet_array = native_rows if not extra_rows else np.concatenate([native_rows, _stack(extra_rows)])
+        return DecodedBatch(items, triplet_array)
+
+    def _records(self, message: int, data: bytes, payload: Any, items: list[DecodedItem]) -> None:
+        records, tag = payload
+        survey, version_hint = self._tags[tag]
+        for index, record in enumerate(records):
+            if record[0] is not None:
+                failure = DecodeError(Reason(record[0]), record[1])
+                items.append(DecodedItem(message, DecodeFailure(index, failure), None))
+                continue
+            _, fields, row, reason, detail = record
+            try:
+                alert = to_alert(
+                    survey, fields, version_hint, partial(_full_record, self.python, data, index)
+                )
+            except DecodeError as exc:
+                items.append(DecodedItem(message, DecodeFailure(index, exc), None))
+                continue
+            except (TypeError, ValueError, OverflowError) as exc:
+                failure = DecodeError(Reason("bad_field"), f"{type(exc).__name__}: {exc}")
+                items.append(DecodedItem(message, DecodeFailure(index, failure), None))
+                continue
+            error = None if reason is None else DecodeError(Reason(reason), detail)
+            items.append(DecodedItem(message, alert, None if row < 0 else row, error))
+
+    def _register_missing(self, entries: list[tuple[str, Any]]) -> dict[int, DecodeFailure] | None:
+        """Register plans for schemas the core has not seen; None when there were none."""
+        if not any(kind in ("need_json", "need_id") for kind, _ in entries):
+            return None
+        failures: dict[int, DecodeFailure] = {}
+        done: dict[Any, DecodeFailure | None] = {}
+        for message, (kind, payload) in enumerate(entries):
+            if kind not in ("need_json", "need_id"):
+                continue
+            if (kind, payload) in done:
+                if (failure := done[(kind, payload)]) is not None:
+                    failures[message] = failure
+                continue
+            done[(kind, payload)] = None
+            try:
+                if kind == "need_json":
+                    self._add_json(payload)
+                else:
+                    self._add_id(payload)
+            except DecodeError as exc:
+                failures[message] = done[(kind, payload)] = DecodeFailure(0, exc)
+        return failures
+
+    def _add_json(self, schema_json: bytes) -> None:
+        plan = self.python.plan_for_json(schema_json, schema_fingerprint(schema_json))
+        keep = json.dumps(fields_for(plan.survey))
+        native = self.core.add_json_plan(schema_json, keep, self._tag(plan.survey, plan.version_hint))
+        log.info("decode_plan kind=container survey=%s native=%s", plan.survey, native)
+
+    def _add_id(self, schema_id: int) -> None:
+        plan = self.python.plan_for_id(schema_id)
+        schema = json.dumps(self.python.registry.get(schema_id)).encode()
+        keep = json.dumps(fields_for(plan.survey))
+        native = self.core.add_id_plan(schema_id, schema, keep, self._tag(plan.survey, plan.version_hint))
+        log.info(
+            "decode_plan kind=confluent schema_id=%d survey=%s native=%s", schema_id, plan.survey, native
+        )
+
+    def _tag(self, survey: Survey, version_hint: str) -> int:
+        self._tags.append((survey, version_hint))
+        return len(self._tags) - 1
+
+
+def _as_bytes(messages: Sequence[bytes]) -> list[bytes]:
+    return [m if type(m) is bytes else bytes(m) for m in messages]
+
+
+def _shift(item: DecodedItem, offset: int) -> DecodedItem:
+    """The item with its triplet row moved past the `offset` rows that the core produced."""
+    return (
+        item
+        if item.row is None
+        else DecodedItem(item.message, item.result, item.row + offset, item.triplet_error)
+    )
+
+
+def resolve_path(path: DecodePath | None = None) -> Literal["python", "native"]:
+    """The decode path to use: `path`, else $RBC_DECODE_PATH, else 'auto' (native when installed)."""
+    chosen = path or cast(DecodePath, os.environ.get(PATH_ENV, "auto").strip().lower() or "auto")
+    if chosen not in ("auto", "python", "native"):
+        raise ValueError(f"{PATH_ENV} must be auto, python or native, not {chosen!r}")
+    if chosen == "native" and _native is None:
+        raise RuntimeError(f"{PATH_ENV}=native but rbc1000._native is not installed")
+    if chosen == "auto":
+        return "native" if _native is not None else "python"
+    return chosen
+
+
+def make_batch_decoder(
+    path: DecodePath | None = None, schema_dir: Path | None = None, registry_url: str | None = None
+) -> BatchDecoder:
+    """The decoder for `path` (see `resolve_path`); logs which one it is, once."""
+    resolved = resolve_path(path)
+    log.info("decode_path=%s native_available=%s", resolved, _native is not None)
+    if resolved == "native":
+        return NativeBatchDecoder(schema_dir, registry_url)
+    return PythonBatchDecoder(schema_dir, registry_url)
