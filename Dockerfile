@@ -42,13 +42,16 @@ RUN uv export --frozen --no-dev --no-hashes --no-annotate --no-emit-project \
         echo "onnxruntime-gpu==${ort}" >> requirements.txt; \
     fi \
  && uv pip install --no-deps -r requirements.txt
-# Layer 2, the project: an editable install, so `rbc` finds schemas/ beside service/.
+# Layer 2, the project: its wheel, which carries schemas/ and the default model as package
+# data (service/rbc1000/assets links to them), so nothing at run time reads the checkout.
 COPY README.md ./
 COPY schemas ./schemas
+COPY models ./models
 COPY training ./training
 COPY service ./service
-RUN uv pip install --no-deps --editable .
-COPY models ./models
+RUN uv build --wheel --out-dir /tmp/dist . \
+ && uv pip install --no-deps /tmp/dist/rbc1000-*.whl \
+ && rm -rf /tmp/dist
 
 # ---- runtime ----
 FROM base-${VARIANT} AS runtime
@@ -59,7 +62,7 @@ RUN apt-get update \
 RUN useradd --system --uid 10001 --no-create-home --home-dir /app --shell /usr/sbin/nologin rbc
 COPY --from=build /opt/python /opt/python
 COPY --from=build /opt/venv /opt/venv
-COPY --from=build /app /app
+COPY --from=build /app/models /app/models
 WORKDIR /app
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

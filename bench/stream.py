@@ -218,7 +218,8 @@ def in_process_rate(packets: list[bytes], args: argparse.Namespace) -> float:
     for i in range(0, len(stream), args.batch_size):
         results = [r for data in stream[i : i + args.batch_size] for r in decoder.decode(data)]
         score_batch(results, scorer)
-    return args.n / (time.perf_counter() - started)
+    rate: float = args.n / (time.perf_counter() - started)
+    return rate
 
 
 def main() -> None:

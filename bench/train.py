@@ -4,7 +4,8 @@
 compact-coord); `compact_model` in the output names it.
 
 Prints ONE JSON object. Speeds are samples per second on this machine's CPU with the torch
-thread count given (one by default, because the machine is shared); a training sample is one
+thread count given (one by default, because the machine is shared), or on the GPU with
+`--device cuda` (mixed precision, bfloat16 autocast, unless `--no-amp`); a training sample is one
 forward + backward + Adam step inside a batch. The pipeline part runs `rbc-train run`'s code at
 the scale given by the flags (`--quick`: a few minutes) and reports the stage table and times.
 The model comparison trains both networks on the same labels, same epochs, same test samples,
@@ -15,6 +16,7 @@ one seed's Sum at 540 training labels moves by several points, so one seed decid
     .venv/bin/python bench/train.py --dataset data/sim-43k --epochs 10 --min-updates 400
     .venv/bin/python bench/train.py --dataset data/sim-43k --skip-pipeline --skip-speed \
         --compare-seeds 0 1 2   # 40 epochs each: about 2 h (resnet18-224: 40 min a seed)
+    .venv/bin/python bench/train.py --device cuda   # the paper's 100 epochs per stage, on GPU
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,44 +40,73 @@ from rbc1000.train.method.config import RunConfig
 from rbc1000.train.method.run_data import load_datasets, make_plan
 from rbc1000.train.method.stages import run_pipeline
 from rbc1000.train.nn.networks import build_model, count_parameters
-from rbc1000.train.nn.trainer import predict, seed_everything, train_stage
+from rbc1000.train.nn.trainer import predict, resolve_device, seed_everything, train_stage
 from rbc1000.train.report.paper_metrics import compute_metrics
 
 DEFAULT_DATASETS = ("data/sim-43k", "data/sim-small")
 COMPACT: str = RunConfig.model_fields["model"].default
 
 
-def train_speed(name: str, batch: int, steps: int) -> float:
+@dataclass(frozen=True)
+class Hardware:
+    """Where the speed runs and the comparison train, and whether with bfloat16 autocast (CUDA only)."""
+
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    amp: bool = False
+
+    def autocast(self) -> torch.autocast:
+        enabled = self.amp and self.device.type == "cuda"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    def timed(self, step: Callable[[], None], steps: int) -> float:
+        """Seconds for `steps` calls after one warm-up call, waiting for the GPU to finish."""
+        step()  # warm-up: allocation and kernel selection
+        self.sync()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        self.sync()
+        return time.perf_counter() - t0
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+
+
+CPU = Hardware()
+
+
+def train_speed(name: str, batch: int, steps: int, hw: Hardware = CPU) -> float:
     """Training samples per second (forward, backward, Adam step) on random triplets."""
-    model = build_model(name).train()
+    model = build_model(name).train().to(hw.device)
     opt = torch.optim.Adam(model.parameters(), lr=2e-4)
-    x, y = torch.randn(batch, 3, 63, 63), torch.randint(0, 2, (batch,))
+    x = torch.randn(batch, 3, 63, 63, device=hw.device)
+    y = torch.randint(0, 2, (batch,), device=hw.device)
 
     def step() -> None:
         opt.zero_grad()
-        F.cross_entropy(model(x), y).backward()
+        with hw.autocast():
+            loss = F.cross_entropy(model(x).float(), y)
+        loss.backward()
         opt.step()
 
-    step()  # warm-up: allocation and kernel selection
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return batch * steps / (time.perf_counter() - t0)
+    return batch * steps / hw.timed(step, steps)
 
 
 @torch.no_grad()
-def infer_speed(name: str, batch: int, steps: int) -> float:
+def infer_speed(name: str, batch: int, steps: int, hw: Hardware = CPU) -> float:
     """Inference samples per second (eval mode, no gradients)."""
-    model = build_model(name).eval()
-    x = torch.randn(batch, 3, 63, 63)
-    model(x)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        model(x)
-    return batch * steps / (time.perf_counter() - t0)
+    model = build_model(name).eval().to(hw.device)
+    x = torch.randn(batch, 3, 63, 63, device=hw.device)
+
+    def step() -> None:
+        with hw.autocast():
+            model(x)
+
+    return batch * steps / hw.timed(step, steps)
 
 
-def speeds(quick: bool) -> dict[str, float]:
+def speeds(quick: bool, hw: Hardware = CPU) -> dict[str, float]:
     """Per-sample speed of both networks: best of a few interleaved repeats.
 
     The machine is shared, so each figure is the fastest repeat (the least disturbed one), and
@@ -82,12 +115,13 @@ def speeds(quick: bool) -> dict[str, float]:
     n = 1 if quick else 3
     runs: dict[str, list[float]] = {}
     for _ in range(2 if quick else 3):
-        for key, fn in (
-            ("compact_train_samples_per_s", lambda: train_speed(COMPACT, 128, 3 * n)),
-            ("resnet18_224_train_samples_per_s", lambda: train_speed("resnet18-224", 32, n)),
-            ("compact_infer_samples_per_s", lambda: infer_speed(COMPACT, 256, 3 * n)),
-            ("resnet18_224_infer_samples_per_s", lambda: infer_speed("resnet18-224", 64, n)),
-        ):
+        measures: tuple[tuple[str, Callable[[], float]], ...] = (
+            ("compact_train_samples_per_s", lambda: train_speed(COMPACT, 128, 3 * n, hw)),
+            ("resnet18_224_train_samples_per_s", lambda: train_speed("resnet18-224", 32, n, hw)),
+            ("compact_infer_samples_per_s", lambda: infer_speed(COMPACT, 256, 3 * n, hw)),
+            ("resnet18_224_infer_samples_per_s", lambda: infer_speed("resnet18-224", 64, n, hw)),
+        )
+        for key, fn in measures:
             runs.setdefault(key, []).append(fn())
     out = {key: max(values) for key, values in runs.items()}
     out["train_speedup"] = out["compact_train_samples_per_s"] / out["resnet18_224_train_samples_per_s"]
@@ -145,6 +179,7 @@ def model_comparison(
     base: dict[str, Any],
     seeds: tuple[int, ...] = (0,),
     models: tuple[str, ...] = (COMPACT, "resnet18-224"),
+    hw: Hardware = CPU,
 ) -> dict[str, Any]:
     """ITS of both networks on the same M labels, split, epochs and test samples, per seed.
 
@@ -162,7 +197,7 @@ def model_comparison(
             "seeds": list(seeds),
         }
     }
-    device = torch.device("cpu")
+    device = hw.device
     for seed in seeds:
         plan = make_plan(ds, cfg.m_initial, 0, cfg.val_fraction, seed, cfg.test_max)
         tr, va = plan.labelled[~plan.labelled_val], plan.labelled[plan.labelled_val]
@@ -180,7 +215,7 @@ def model_comparison(
                 name,
             )
             seconds = time.perf_counter() - t0
-            metrics = compute_metrics(y_test, predict(model, x_test, device, 64))
+            metrics = compute_metrics(y_test, predict(model, x_test, device, 64, cfg.amp))
             row = {k: round(metrics[k], 5) for k in ("Sum", "MCC", "ROC_AUC")}
             row.update(
                 seed=seed,
@@ -191,17 +226,24 @@ def model_comparison(
                 train_seconds=round(seconds, 1),
             )
             out.setdefault(name, []).append(row)
-    for name in models:
-        out[f"{name}_mean_Sum"] = round(float(np.mean([r["Sum"] for r in out[name]])), 3)
+    out.update(_paired_summary(out, models))
+    return out
+
+
+def _paired_summary(out: dict[str, Any], models: tuple[str, ...]) -> dict[str, Any]:
+    """Mean Sum per network and, for two networks, the per-seed paired difference."""
+    summary: dict[str, Any] = {
+        f"{name}_mean_Sum": round(float(np.mean([r["Sum"] for r in out[name]])), 3) for name in models
+    }
     if len(models) == 2:
         a, b = models
         diffs = [ra["Sum"] - rb["Sum"] for ra, rb in zip(out[a], out[b], strict=True)]
-        out["paired_Sum_difference"] = {
+        summary["paired_Sum_difference"] = {
             "of": f"{a} - {b}",
             "per_seed": [round(d, 3) for d in diffs],
             "mean": round(float(np.mean(diffs)), 3),
         }
-    return out
+    return summary
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -247,6 +289,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="test samples of the comparison (stratified subset)",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train")
+    parser.add_argument(
+        "--amp", action=argparse.BooleanOptionalAction, default=None, help="bfloat16 autocast (default: cuda)"
+    )
     parser.add_argument("--skip-compare", action="store_true", help="no resnet18-224 training")
     parser.add_argument("--skip-speed", action="store_true", help="no per-sample speed runs")
     parser.add_argument("--skip-pipeline", action="store_true", help="no pipeline run")
@@ -262,9 +308,26 @@ def _dataset(paths: list[str] | None, quick: bool) -> TripletDataset:
     return synthetic()
 
 
+def _compare_config(base: dict[str, Any], args: argparse.Namespace, hw: Hardware) -> dict[str, Any]:
+    """The ITS comparison's settings: on GPU, the paper's 100 epochs and learning-rate schedule."""
+    quick, gpu = args.quick, hw.device.type == "cuda"
+    compare = {
+        **base,
+        "m_initial": args.compare_m or (200 if quick else 900),
+        "epochs": args.compare_epochs or (4 if quick else 100 if gpu else 40),
+        "test_max": args.compare_test_max or (200 if quick else 4000),
+        "batch_size": 32,
+        "min_updates": 0,
+    }
+    if not gpu or compare["epochs"] < 40:  # short CPU schedules: larger steps, one drop at 80%
+        compare.update(lr=1e-3, lr_step=max(1, int(0.8 * compare["epochs"])))
+    return compare
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    hw = Hardware(resolve_device(args.device), args.device == "cuda" if args.amp is None else args.amp)
     ds = _dataset(args.dataset, args.quick)
     quick = args.quick
     base: dict[str, Any] = {
@@ -280,35 +343,29 @@ def main(argv: list[str] | None = None) -> int:
         "epochs": args.epochs or (3 if quick else 100),
         "progress": False,
         "threads": args.threads,
-        "device": "cpu",
+        "device": hw.device.type,
+        "amp": hw.amp,
         "min_updates": args.min_updates if args.min_updates is not None else (150 if quick else 0),
     }
     if base["epochs"] < 40:  # short schedules: larger steps, one drop at 80% of the epochs
         base.update(lr=1e-3, lr_step=max(1, int(0.8 * base["epochs"])), batch_size=128)
     report: dict[str, Any] = {
         "threads": args.threads,
-        "device": "cpu",
+        "device": hw.device.type,
+        "amp": hw.amp,
         "compact_model": COMPACT,
         "compact_parameters": count_parameters(build_model(COMPACT)),
     }
     if not args.skip_speed:
-        report.update(speeds(quick))
+        report.update(speeds(quick, hw))
     report["dataset"] = {"name": ds.name, "n": len(ds), "fingerprint": ds.fingerprint()}
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_pipeline:
             report.update(pipeline_run(ds, base, Path(tmp) / "run"))
         if not args.skip_compare:
-            compare = {
-                **base,
-                "m_initial": args.compare_m or (200 if quick else 900),
-                "epochs": args.compare_epochs or (4 if quick else 40),
-                "test_max": args.compare_test_max or (200 if quick else 4000),
-                "batch_size": 32,
-                "min_updates": 0,
-            }
-            compare.update(lr=1e-3, lr_step=max(1, int(0.8 * compare["epochs"])))
             seeds = tuple(args.compare_seeds or ((0,) if quick else (0, 1, 2)))
-            report["model_comparison"] = model_comparison(ds, compare, seeds, tuple(args.compare_models))
+            compare = _compare_config(base, args, hw)
+            report["model_comparison"] = model_comparison(ds, compare, seeds, tuple(args.compare_models), hw)
             if quick:  # 120 labels and a few dozen Adam steps: either network may stay at the prior
                 report["model_comparison"]["note"] = (
                     "--quick: checks the mechanics only; too few labels and steps to rank the networks"

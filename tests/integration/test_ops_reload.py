@@ -34,15 +34,11 @@ def _replace_atomically(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def test_corrupt_model_refused_while_scoring_continues_then_valid_one_taken_up(
-    bootstrap: str, vendored_alerts: Path, tmp_path: Path
-) -> None:
-    files = sorted(vendored_alerts.glob("fink-broker__ztf_v4.02__*.avro"))[:6]
-    model = write_tiny_model(tmp_path / "model.onnx", tiny_info(version="v1"))
-    topic, scored = unique("reload-in"), unique("reload-scored")
+def _start_serving(bootstrap: str, model: Path, topic: str, scored: str, log: Path) -> ServeProcess:
+    """`rbc serve` on `topic` with `model`, polling the model file every 0.3 s."""
     create_topic(bootstrap, topic, partitions=1)
-    serve = ServeProcess(
-        tmp_path / "serve.log",
+    return ServeProcess(
+        log,
         {
             "RBC_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
             "RBC_INPUT_TOPICS": topic,
@@ -55,6 +51,25 @@ def test_corrupt_model_refused_while_scoring_continues_then_valid_one_taken_up(
             "RBC_DEAD_LETTER_TOPIC": unique("dead"),
         },
     )
+
+
+def _versions_by_round(bootstrap: str, scored: str, n: int) -> dict[int, set[str]]:
+    """The model versions that scored each round of `n` messages, read from the scored topic."""
+    versions: dict[int, set[str]] = {0: set(), 1: set(), 2: set()}
+    for m in consume_all(bootstrap, scored, 3 * n):
+        offset = header(m, "rbc.source.offset")
+        assert offset is not None
+        versions[int(offset) // n].add(decode_kafka(m.value())["model_version"])
+    return versions
+
+
+def test_corrupt_model_refused_while_scoring_continues_then_valid_one_taken_up(
+    bootstrap: str, vendored_alerts: Path, tmp_path: Path
+) -> None:
+    files = sorted(vendored_alerts.glob("fink-broker__ztf_v4.02__*.avro"))[:6]
+    model = write_tiny_model(tmp_path / "model.onnx", tiny_info(version="v1"))
+    topic, scored = unique("reload-in"), unique("reload-scored")
+    serve = _start_serving(bootstrap, model, topic, scored, tmp_path / "serve.log")
     n = len(files)
     try:
         produce(bootstrap, topic, (f.read_bytes() for f in files))
@@ -94,9 +109,4 @@ def test_corrupt_model_refused_while_scoring_continues_then_valid_one_taken_up(
     finally:
         assert serve.stop() == 0, serve.log()
 
-    versions: dict[int, set[str]] = {0: set(), 1: set(), 2: set()}
-    for m in consume_all(bootstrap, scored, 3 * n):
-        offset = header(m, "rbc.source.offset")
-        assert offset is not None
-        versions[int(offset) // n].add(decode_kafka(m.value())["model_version"])
-    assert versions == {0: {"v1"}, 1: {"v1"}, 2: {"v2"}}
+    assert _versions_by_round(bootstrap, scored, n) == {0: {"v1"}, 1: {"v1"}, 2: {"v2"}}

@@ -8,13 +8,14 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rbc1000.alerts.decoding import Decoder
 from rbc1000.model.decisions import LabellingLimiter
 from rbc1000.model.scoring import Scorer
 from rbc1000.ops.settings import ServeSettings
 from rbc1000.stream.kafka_io import DeliveryError, Message, OutputRecord, Partition, RebalanceListener
-from rbc1000.stream.loop import StopFlag, StreamProcessor
+from rbc1000.stream.loop import Collaborators, StopFlag, StreamProcessor
 
 ALERTS = Path(__file__).resolve().parents[1] / "data" / "alerts"
 
@@ -159,24 +160,31 @@ def settings(**overrides: object) -> ServeSettings:
     return ServeSettings(**values)  # type: ignore[arg-type]
 
 
+def collaborators(source: FakeSource, sink: FakeSink, scorer: Scorer, **parts: Any) -> Collaborators:
+    """The loop's collaborators over the fakes: the real decoder, no labelling cap, the source's
+    clock and a stop flag the source sets once it is empty; `parts` replaces any of them."""
+    stop = source.stop or StopFlag()
+    source.stop = stop
+    chosen: dict[str, Any] = {
+        "decoder": Decoder(),
+        "limiter": LabellingLimiter(math.inf),
+        "stop": stop,
+        "clock": source.clock or FakeClock(),
+    }
+    chosen.update(parts)
+    return Collaborators(source, sink, scorer=scorer, **chosen)
+
+
 def processor(
     source: FakeSource,
     sink: FakeSink,
     scorer: Scorer,
     limiter: LabellingLimiter | None = None,
+    decoder: Decoder | None = None,
     **overrides: object,
 ) -> StreamProcessor:
-    """A StreamProcessor over the fakes with the real decoder; stops when the source is empty."""
-    stop = source.stop or StopFlag()
-    source.stop = stop
-    clock = source.clock or FakeClock()
-    return StreamProcessor(
-        settings(**overrides),
-        source,
-        sink,
-        Decoder(),
-        scorer,
-        limiter=limiter or LabellingLimiter(math.inf),
-        stop=stop,
-        clock=clock,
-    )
+    """A StreamProcessor over the fakes (see `collaborators`) with `limiter` or `decoder` when
+    given and the unit-test settings changed by `overrides`; it stops when the source is empty."""
+    given = {"limiter": limiter, "decoder": decoder}
+    parts = {name: part for name, part in given.items() if part is not None}
+    return StreamProcessor(settings(**overrides), collaborators(source, sink, scorer, **parts))

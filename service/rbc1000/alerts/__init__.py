@@ -1,0 +1,1 @@
+"""The edge: alert bytes (ZTF containers, Confluent-framed Rubin and WFST) to frozen `Alert` records."""

@@ -10,13 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from rbc1000.reasons import Reason
+
 Survey = Literal["ztf", "lsst", "wfst"]
 
 
 class DecodeError(Exception):
-    """A packet, record or stamp that cannot be read; `reason` is a short machine-readable kind."""
+    """A packet, record or stamp that cannot be read; `reason` says which kind of failure."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: Reason, detail: str = "") -> None:
         self.reason = reason
         self.detail = detail
         super().__init__(f"{reason}: {detail}" if detail else reason)

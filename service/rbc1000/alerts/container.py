@@ -1,4 +1,4 @@
-"""Low-level reading of Avro object container files (OCF) and Confluent-framed messages.
+"""Low-level reading of Avro object container files (OCF).
 
 We parse the container ourselves instead of using `fastavro.reader` so that the writer
 schema is looked up in a cache by its fingerprint (fastavro re-parses it for every file,
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import cramjam
 
 from rbc1000.alerts.alert import DecodeError
+from rbc1000.alerts.framing import OCF_MAGIC
+from rbc1000.reasons import Reason
 
-OCF_MAGIC = b"Obj\x01"
-CONFLUENT_MAGIC = 0
 _SYNC_SIZE = 16
 # Bound on a decompressed block: real alert blocks are well under 10 MB.
 MAX_BLOCK_BYTES = 256 * 1024 * 1024
@@ -56,7 +56,7 @@ def read_varint(buf: bytes, pos: int) -> tuple[int, int]:
     acc = 0
     while True:
         if pos >= len(buf):
-            raise DecodeError("truncated", "data ends inside a variable-length integer")
+            raise DecodeError(Reason.TRUNCATED, "data ends inside a variable-length integer")
         byte = buf[pos]
         pos += 1
         acc |= (byte & 0x7F) << shift
@@ -64,7 +64,7 @@ def read_varint(buf: bytes, pos: int) -> tuple[int, int]:
             return (acc >> 1) ^ -(acc & 1), pos
         shift += 7
         if shift > 63:
-            raise DecodeError("bad_container", "variable-length integer longer than 10 bytes")
+            raise DecodeError(Reason.BAD_CONTAINER, "variable-length integer longer than 10 bytes")
 
 
 def schema_fingerprint(schema_json: bytes) -> bytes:
@@ -74,16 +74,16 @@ def schema_fingerprint(schema_json: bytes) -> bytes:
 def parse_container(data: bytes) -> Container:
     """Parse the OCF header (magic, metadata map, sync marker)."""
     if not data.startswith(OCF_MAGIC):
-        raise DecodeError("bad_container", "missing Avro container magic 'Obj\\x01'")
+        raise DecodeError(Reason.BAD_CONTAINER, "missing Avro container magic 'Obj\\x01'")
     meta, pos = _read_metadata(data, len(OCF_MAGIC))
     if pos + _SYNC_SIZE > len(data):
-        raise DecodeError("truncated", "container ends before its sync marker")
+        raise DecodeError(Reason.TRUNCATED, "container ends before its sync marker")
     schema_json = meta.get("avro.schema")
     if not schema_json:
-        raise DecodeError("bad_container", "container header has no avro.schema")
+        raise DecodeError(Reason.BAD_CONTAINER, "container header has no avro.schema")
     codec = meta.get("avro.codec", b"null").decode("ascii", "replace")
     if codec not in _CODECS:
-        raise DecodeError("unsupported_codec", f"codec {codec!r} (supported: {sorted(_CODECS)})")
+        raise DecodeError(Reason.UNSUPPORTED_CODEC, f"codec {codec!r} (supported: {sorted(_CODECS)})")
     sync = data[pos : pos + _SYNC_SIZE]
     return Container(schema_json, schema_fingerprint(schema_json), codec, data, pos + _SYNC_SIZE, sync)
 
@@ -106,7 +106,7 @@ def _read_metadata(data: bytes, pos: int) -> tuple[dict[str, bytes], int]:
 def _read_bytes(data: bytes, pos: int) -> tuple[bytes, int]:
     size, pos = read_varint(data, pos)
     if size < 0 or pos + size > len(data):
-        raise DecodeError("truncated", "container header ends inside a string")
+        raise DecodeError(Reason.TRUNCATED, "container header ends inside a string")
     return data[pos : pos + size], pos + size
 
 
@@ -118,9 +118,9 @@ def _iter_blocks(c: Container) -> Iterator[Block]:
             size, pos = read_varint(data, pos)
             end = pos + size
             if count < 0 or size < 0 or end + _SYNC_SIZE > len(data):
-                raise DecodeError("truncated", f"block {index} runs past the end of the data")
+                raise DecodeError(Reason.TRUNCATED, f"block {index} runs past the end of the data")
             if data[end : end + _SYNC_SIZE] != c.sync:
-                raise DecodeError("bad_container", f"block {index} is not followed by the sync marker")
+                raise DecodeError(Reason.BAD_CONTAINER, f"block {index} is not followed by the sync marker")
             yield Block(index, count, _CODECS[c.codec](data[pos:end]))
             pos = end + _SYNC_SIZE
         except DecodeError as exc:
@@ -138,22 +138,22 @@ def _inflate(raw: bytes) -> bytes:
         inflater = zlib.decompressobj(-15)
         out = inflater.decompress(raw, MAX_BLOCK_BYTES)
     except zlib.error as exc:
-        raise DecodeError("bad_block", f"corrupt deflate block: {exc}") from None
+        raise DecodeError(Reason.BAD_BLOCK, f"corrupt deflate block: {exc}") from None
     if inflater.unconsumed_tail:
-        raise DecodeError("bad_block", "deflate block inflates past the size limit")
+        raise DecodeError(Reason.BAD_BLOCK, "deflate block inflates past the size limit")
     return out
 
 
 def _unsnappy(raw: bytes) -> bytes:
     # Avro's snappy codec appends the big-endian CRC-32 of the uncompressed data.
     if len(raw) < 4:
-        raise DecodeError("bad_block", "snappy block shorter than its checksum")
+        raise DecodeError(Reason.BAD_BLOCK, "snappy block shorter than its checksum")
     try:
         out = bytes(cramjam.snappy.decompress_raw(raw[:-4]))
     except Exception as exc:  # cramjam raises its own DecompressionError
-        raise DecodeError("bad_block", f"corrupt snappy block: {exc}") from None
+        raise DecodeError(Reason.BAD_BLOCK, f"corrupt snappy block: {exc}") from None
     if zlib.crc32(out) != struct.unpack(">I", raw[-4:])[0]:
-        raise DecodeError("bad_block", "snappy block fails its CRC-32 check")
+        raise DecodeError(Reason.BAD_BLOCK, "snappy block fails its CRC-32 check")
     return out
 
 
@@ -162,7 +162,7 @@ def _cramjam(name: str):  # type: ignore[no-untyped-def]
         try:
             return bytes(getattr(cramjam, name).decompress(raw))
         except Exception as exc:
-            raise DecodeError("bad_block", f"corrupt {name} block: {exc}") from None
+            raise DecodeError(Reason.BAD_BLOCK, f"corrupt {name} block: {exc}") from None
 
     return decompress
 
@@ -175,10 +175,3 @@ _CODECS = {
     "bzip2": _cramjam("bzip2"),
     "xz": _cramjam("xz"),
 }
-
-
-def split_confluent(data: bytes) -> tuple[int, bytes]:
-    """Split a Confluent wire-format message into (schema id, schemaless Avro body)."""
-    if len(data) < 5 or data[0] != CONFLUENT_MAGIC:
-        raise DecodeError("bad_framing", "not a Confluent-framed message (magic byte 0 + 4-byte id)")
-    return struct.unpack(">I", data[1:5])[0], data[5:]

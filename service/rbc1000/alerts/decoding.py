@@ -18,32 +18,17 @@ import threading
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import fastavro
 
 from rbc1000.alerts.alert import Alert, DecodeError, DecodeFailure, DecodeResult, Survey
-from rbc1000.alerts.container import (
-    CONFLUENT_MAGIC,
-    OCF_MAGIC,
-    parse_container,
-    schema_fingerprint,
-    split_confluent,
-)
+from rbc1000.alerts.container import parse_container, schema_fingerprint
+from rbc1000.alerts.framing import detect_framing, split_confluent
 from rbc1000.alerts.projection import project_schema
 from rbc1000.alerts.registry import SchemaRegistry
 from rbc1000.alerts.surveys import family_of, fields_for, schema_version_hint, to_alert
-
-Framing = Literal["container", "confluent"]
-
-
-def detect_framing(data: bytes) -> Framing:
-    """'container' for an Avro object container file, 'confluent' for the 5-byte wire header."""
-    if data.startswith(OCF_MAGIC):
-        return "container"
-    if len(data) >= 5 and data[0] == CONFLUENT_MAGIC:
-        return "confluent"
-    raise DecodeError("bad_framing", "neither an Avro container ('Obj\\x01') nor a Confluent frame")
+from rbc1000.reasons import Reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,22 +47,22 @@ class SchemaPlan:
         try:
             return dict(fastavro.schemaless_reader(io.BytesIO(record_bytes), self.writer, None))  # type: ignore[arg-type]
         except Exception as exc:  # the projection read it, so only a writer-schema bug lands here
-            raise DecodeError("bad_record", f"full record: {type(exc).__name__}: {exc}") from None
+            raise DecodeError(Reason.BAD_RECORD, f"full record: {type(exc).__name__}: {exc}") from None
 
 
 def make_plan(schema: dict[str, Any]) -> SchemaPlan:
     """Parse a writer schema and its projection; DecodeError if it is not an alert schema."""
     if not isinstance(schema, dict) or schema.get("type") != "record":
-        raise DecodeError("unknown_survey", "writer schema is not an Avro record")
+        raise DecodeError(Reason.UNKNOWN_SURVEY, "writer schema is not an Avro record")
     try:  # parse first: family_of and the projection may assume a well-formed schema
         writer = fastavro.parse_schema(schema, named_schemas={})
     except Exception as exc:  # fastavro raises several types for malformed schemas
-        raise DecodeError("bad_schema", f"cannot parse writer schema: {exc}") from None
+        raise DecodeError(Reason.BAD_SCHEMA, f"cannot parse writer schema: {exc}") from None
     survey = family_of(schema)
     try:
         reader = fastavro.parse_schema(project_schema(schema, fields_for(survey)), named_schemas={})
     except Exception as exc:
-        raise DecodeError("bad_schema", f"cannot project writer schema: {exc}") from None
+        raise DecodeError(Reason.BAD_SCHEMA, f"cannot project writer schema: {exc}") from None
     return SchemaPlan(survey, schema_version_hint(schema), writer, reader)
 
 
@@ -117,7 +102,7 @@ class Decoder:
             try:
                 schema = json.loads(schema_json)
             except ValueError as exc:
-                raise DecodeError("bad_schema", f"writer schema is not JSON: {exc}") from None
+                raise DecodeError(Reason.BAD_SCHEMA, f"writer schema is not JSON: {exc}") from None
             plan = make_plan(schema)
             with self._lock:
                 self._by_fingerprint[key] = plan
@@ -132,7 +117,9 @@ class Decoder:
             # A Confluent body is exactly one record; bytes left over mean the wrong schema id.
             results[0] = DecodeFailure(
                 0,
-                DecodeError("bad_record", f"{len(body) - end} bytes left after the record: wrong schema id?"),
+                DecodeError(
+                    Reason.BAD_RECORD, f"{len(body) - end} bytes left after the record: wrong schema id?"
+                ),
             )
         return results
 
@@ -142,7 +129,7 @@ class Decoder:
         results: list[DecodeResult] = []
         for block in container.blocks():
             if block.data is None:
-                results.append(DecodeFailure(len(results), block.error or DecodeError("bad_block")))
+                results.append(DecodeFailure(len(results), block.error or DecodeError(Reason.BAD_BLOCK)))
                 continue
             _read_records(plan, block.data, block.count, len(results), results)
         return results
@@ -162,7 +149,7 @@ def _read_records(
         try:
             record = plan.read(buffer)
         except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError, ...
-            out.append(DecodeFailure(index, DecodeError("bad_record", f"{type(exc).__name__}: {exc}")))
+            out.append(DecodeFailure(index, DecodeError(Reason.BAD_RECORD, f"{type(exc).__name__}: {exc}")))
             return len(data)
         raw = data[start : buffer.tell()]
         try:
@@ -170,5 +157,5 @@ def _read_records(
         except DecodeError as exc:
             out.append(DecodeFailure(index, exc))
         except (TypeError, ValueError, OverflowError) as exc:
-            out.append(DecodeFailure(index, DecodeError("bad_field", f"{type(exc).__name__}: {exc}")))
+            out.append(DecodeFailure(index, DecodeError(Reason.BAD_FIELD, f"{type(exc).__name__}: {exc}")))
     return buffer.tell()

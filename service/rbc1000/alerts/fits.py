@@ -15,6 +15,7 @@ import numpy as np
 from isal import isal_zlib
 
 from rbc1000.alerts.alert import DecodeError
+from rbc1000.reasons import Reason
 
 _BLOCK = 2880
 _CARD = 80
@@ -29,11 +30,11 @@ _LAYOUT_CARD = re.compile(rb"(BITPIX|NAXIS\d{0,3}|BSCALE|BZERO|BLANK|PCOUNT|GCOU
 def read_stamp(data: bytes) -> np.ndarray:
     """Return the first 2-D image of a (possibly gzipped) FITS file as float32 [ny, nx].
 
-    Raises DecodeError("bad_fits", ...) for anything that is not a readable FITS image.
+    Raises DecodeError(Reason.BAD_FITS, ...) for anything that is not a readable FITS image.
     """
     raw = gunzip(data) if data[:2] == _GZIP_MAGIC else data
     if not raw.startswith(b"SIMPLE  ="):
-        raise DecodeError("bad_fits", "stamp does not start with a FITS SIMPLE card")
+        raise DecodeError(Reason.BAD_FITS, "stamp does not start with a FITS SIMPLE card")
     offset = 0
     while offset < len(raw):
         cards, data_start = _read_header(raw, offset)
@@ -41,7 +42,7 @@ def read_stamp(data: bytes) -> np.ndarray:
         if len(shape) == 2:
             return _image(raw, data_start, shape, dtype, nbytes, cards)
         offset = data_start + _padded(nbytes)
-    raise DecodeError("bad_fits", "no 2-D image HDU in stamp")
+    raise DecodeError(Reason.BAD_FITS, "no 2-D image HDU in stamp")
 
 
 def gunzip(data: bytes) -> bytes:
@@ -51,9 +52,9 @@ def gunzip(data: bytes) -> bytes:
         inflater = isal_zlib.decompressobj(31)
         out = inflater.decompress(data, MAX_STAMP_BYTES)
     except isal_zlib.error as exc:  # type: ignore[misc]
-        raise DecodeError("bad_fits", f"corrupt gzip stream: {exc}") from None
+        raise DecodeError(Reason.BAD_FITS, f"corrupt gzip stream: {exc}") from None
     if inflater.unconsumed_tail:
-        raise DecodeError("bad_fits", f"stamp inflates past {MAX_STAMP_BYTES} bytes")
+        raise DecodeError(Reason.BAD_FITS, f"stamp inflates past {MAX_STAMP_BYTES} bytes")
     return out
 
 
@@ -66,7 +67,7 @@ def _read_header(raw: bytes, offset: int) -> tuple[dict[str, str], int]:
         for match in _END_CARD.finditer(block):
             if match.start() % _CARD == 0:
                 return _layout_cards(raw[offset : pos - _BLOCK + match.start()]), pos
-    raise DecodeError("bad_fits", "FITS header has no END card (truncated stamp)")
+    raise DecodeError(Reason.BAD_FITS, "FITS header has no END card (truncated stamp)")
 
 
 def _layout_cards(header: bytes) -> dict[str, str]:
@@ -82,18 +83,18 @@ def _int_card(cards: dict[str, str], key: str) -> int:
     try:
         return int(cards[key])
     except (KeyError, ValueError):
-        raise DecodeError("bad_fits", f"FITS header lacks a valid {key}") from None
+        raise DecodeError(Reason.BAD_FITS, f"FITS header lacks a valid {key}") from None
 
 
 def _data_layout(cards: dict[str, str]) -> tuple[tuple[int, ...], str, int]:
     bitpix = _int_card(cards, "BITPIX")
     naxis = _int_card(cards, "NAXIS")
     if bitpix not in _DTYPES or not 0 <= naxis <= 999:
-        raise DecodeError("bad_fits", f"unsupported BITPIX {bitpix} or NAXIS {naxis}")
+        raise DecodeError(Reason.BAD_FITS, f"unsupported BITPIX {bitpix} or NAXIS {naxis}")
     # FITS lists the fastest axis first; numpy wants it last.
     shape = tuple(_int_card(cards, f"NAXIS{i}") for i in range(naxis, 0, -1))
     if any(n < 0 for n in shape):
-        raise DecodeError("bad_fits", f"negative axis length in {shape}")
+        raise DecodeError(Reason.BAD_FITS, f"negative axis length in {shape}")
     count = int(np.prod(shape)) if shape else 0
     extra = abs(_int_card(cards, "GCOUNT")) * _int_card(cards, "PCOUNT") if "PCOUNT" in cards else 0
     return shape, _DTYPES[bitpix], count * abs(bitpix) // 8 + max(extra, 0)
@@ -103,9 +104,9 @@ def _image(
     raw: bytes, start: int, shape: tuple[int, ...], dtype: str, nbytes: int, cards: dict[str, str]
 ) -> np.ndarray:
     if 0 in shape:
-        raise DecodeError("bad_fits", f"empty image of shape {shape}")
+        raise DecodeError(Reason.BAD_FITS, f"empty image of shape {shape}")
     if start + nbytes > len(raw) or nbytes > MAX_STAMP_BYTES:
-        raise DecodeError("bad_fits", f"image data of {nbytes} bytes is truncated")
+        raise DecodeError(Reason.BAD_FITS, f"image data of {nbytes} bytes is truncated")
     pixels = np.frombuffer(raw, dtype=dtype, count=nbytes // np.dtype(dtype).itemsize, offset=start)
     image = pixels.reshape(shape).astype(np.float32)
     blank = cards.get("BLANK")

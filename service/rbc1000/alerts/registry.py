@@ -21,6 +21,7 @@ from typing import Any
 from rbc1000.alerts.alert import DecodeError
 from rbc1000.alerts.projection import collect_named, inline_schema
 from rbc1000.assets import schema_root
+from rbc1000.reasons import Reason
 
 DEFAULT_SCHEMA_DIR = schema_root()
 WFST_ID_OFFSET = 10000
@@ -37,7 +38,7 @@ def load_schema_dir(directory: Path) -> dict[str, Any]:
         if path.name.endswith(".alert.avsc"):
             top = schema
     if top is None:
-        raise DecodeError("unknown_schema", f"no *.alert.avsc in {directory}")
+        raise DecodeError(Reason.UNKNOWN_SCHEMA, f"no *.alert.avsc in {directory}")
     result = inline_schema(top, named)
     assert isinstance(result, dict)
     return result
@@ -56,7 +57,7 @@ class SchemaRegistry:
         self._lock = threading.Lock()
 
     def get(self, schema_id: int) -> dict[str, Any]:
-        """The writer schema for `schema_id`, or DecodeError("unknown_schema")."""
+        """The writer schema for `schema_id`, or DecodeError(Reason.UNKNOWN_SCHEMA)."""
         with self._lock:
             if schema_id not in self._cache:
                 self._cache[schema_id] = self._resolve(schema_id)
@@ -77,7 +78,7 @@ class SchemaRegistry:
         if self.registry_url:
             return self._fetch(schema_id)
         raise DecodeError(
-            "unknown_schema",
+            Reason.UNKNOWN_SCHEMA,
             f"schema id {schema_id} is not under {self.schema_dir} and no schema registry URL is configured",
         )
 
@@ -97,6 +98,6 @@ class SchemaRegistry:
             with urllib.request.urlopen(url, timeout=self.timeout_s) as response:
                 return dict(json.load(response))
         except urllib.error.HTTPError as exc:
-            raise DecodeError("unknown_schema", f"registry answered {exc.code} for {url}") from None
+            raise DecodeError(Reason.UNKNOWN_SCHEMA, f"registry answered {exc.code} for {url}") from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise DecodeError("registry_unavailable", f"{url}: {exc}") from None
+            raise DecodeError(Reason.REGISTRY_UNAVAILABLE, f"{url}: {exc}") from None

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from rbc1000.alerts.alert import DecodeError, DecodeFailure, DecodeResult
 from rbc1000.alerts.decoding import Decoder
+from rbc1000.reasons import Reason
 
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 # A member larger than this is not an alert packet; do not read it into memory.
@@ -65,7 +66,7 @@ def iter_packets(paths: Iterable[str | Path]) -> Iterator[Packet | SourceError]:
         try:
             yield Packet(str(path), path.read_bytes())
         except OSError as exc:
-            yield SourceError(str(path), DecodeError("unreadable_file", str(exc)))
+            yield SourceError(str(path), DecodeError(Reason.UNREADABLE_FILE, str(exc)))
 
 
 def _archive_packets(path: Path) -> Iterator[Packet | SourceError]:
@@ -76,13 +77,13 @@ def _archive_packets(path: Path) -> Iterator[Packet | SourceError]:
                     continue
                 name = f"{path}::{member.name}"
                 if member.size > MAX_PACKET_BYTES:
-                    yield SourceError(name, DecodeError("too_large", f"{member.size} bytes"))
+                    yield SourceError(name, DecodeError(Reason.TOO_LARGE, f"{member.size} bytes"))
                     continue
                 handle = archive.extractfile(member)
                 if handle is not None:
                     yield Packet(name, handle.read())
     except (tarfile.TarError, OSError, EOFError) as exc:
-        yield SourceError(str(path), DecodeError("bad_archive", str(exc)))
+        yield SourceError(str(path), DecodeError(Reason.BAD_ARCHIVE, str(exc)))
 
 
 class SourcedResult(NamedTuple):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rbc1000.alerts.alert import Alert, Cutouts, DecodeError, Survey
+from rbc1000.reasons import Reason
 
 _CUTOUTS = {"cutoutScience": None, "cutoutTemplate": None, "cutoutDifference": None}
 
@@ -85,7 +86,7 @@ def family_of(schema: dict[str, Any]) -> Survey:
         return "ztf"
     if "diaSource" in fields:
         return "lsst"
-    raise DecodeError("unknown_survey", f"schema {name!r} is neither a ZTF nor a Rubin-family alert")
+    raise DecodeError(Reason.UNKNOWN_SURVEY, f"schema {name!r} is neither a ZTF nor a Rubin-family alert")
 
 
 def fields_for(survey: Survey) -> dict[str, Any]:
@@ -110,7 +111,7 @@ def _stamp(value: Any) -> bytes | None:
     if isinstance(value, dict):
         data = value.get("stampData")
         return data if isinstance(data, bytes) else None
-    raise DecodeError("bad_cutout", f"unexpected cutout value of type {type(value).__name__}")
+    raise DecodeError(Reason.BAD_CUTOUT, f"unexpected cutout value of type {type(value).__name__}")
 
 
 def _cutouts(record: dict[str, Any]) -> Cutouts:
@@ -123,7 +124,7 @@ def _cutouts(record: dict[str, Any]) -> Cutouts:
 
 def _required(value: Any, name: str) -> Any:
     if value is None:
-        raise DecodeError("missing_field", f"alert has no {name}")
+        raise DecodeError(Reason.MISSING_FIELD, f"alert has no {name}")
     return value
 
 

@@ -1,0 +1,1 @@
+"""The `rbc` command line: thin sub-commands over the library."""

@@ -12,6 +12,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("rbc1000.cli.serve", "consume alerts from Kafka, score them and publish the results"),
     "replay": ("rbc1000.cli.replay", "publish alert files into a Kafka topic at a chosen rate"),
     "peek": ("rbc1000.cli.peek", "print the scored records (or dead letters) on a topic"),
+    "label": ("rbc1000.label.cli", "the labelling web app: serve, useradd, import, export"),
 }
 
 

@@ -4,13 +4,15 @@ Scored and labelling topics hold Confluent-framed scored records (schema `schema
 each is printed as one JSON line without the packet bytes. Any other message (dead letters
 keep the original packet) is printed as its headers and size. Reads from the beginning of
 every partition with a throwaway consumer group, commits nothing, and stops after `--max`
-messages or `--timeout` seconds without a new one.
+messages or `--timeout` seconds without a new one. The broker settings (SASL/TLS, `RBC_KAFKA__*`,
+`--config`) are those of `rbc serve`; consumer errors go to the log on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -18,18 +20,17 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError
 
+from rbc1000.ops.cli_flags import add_settings_flags, given_flags
+from rbc1000.ops.logging import setup_logging
+from rbc1000.ops.settings import CONFIG_HELP, PeekSettings, settings_or_error
 from rbc1000.stream.records import decode_kafka
+
+log = logging.getLogger(__name__)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--topic", default="rbc.scored", help="topic to read (rbc.scored)")
-    parser.add_argument(
-        "--bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers, host:port[,host:port]"
-    )
-    parser.add_argument("--max", type=int, default=20, help="messages to print at most (20)")
-    parser.add_argument(
-        "--timeout", type=float, default=5.0, help="seconds to wait for another message before stopping (5)"
-    )
+    """Flags of `rbc peek`, one per PeekSettings field (Kafka settings as for `rbc serve`)."""
+    add_settings_flags(parser, PeekSettings, config_help=CONFIG_HELP)
 
 
 def describe(value: bytes | None, headers: Sequence[tuple[str, Any]] | None) -> dict[str, Any]:
@@ -46,31 +47,34 @@ def describe(value: bytes | None, headers: Sequence[tuple[str, Any]] | None) -> 
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print up to `max_messages` messages; exit 1 when there was none."""
+    settings = settings_or_error(PeekSettings, given_flags(args, PeekSettings), args.config)
+    setup_logging(settings.log_level, settings.log_format)
     consumer = Consumer(
         {
-            "bootstrap.servers": args.bootstrap,
+            **settings.kafka.client_config(),
             "group.id": f"rbc-peek-{uuid.uuid4()}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
         }
     )
-    printed, deadline = 0, time.monotonic() + args.timeout
+    printed, deadline = 0, time.monotonic() + settings.timeout_s
     try:
-        consumer.subscribe([args.topic])
-        while printed < args.max and time.monotonic() < deadline:
+        consumer.subscribe([settings.topic])
+        while printed < settings.max_messages and time.monotonic() < deadline:
             message = consumer.poll(0.5)
             if message is None:
                 continue
             error = message.error()
             if error is not None:
                 if error.code() != KafkaError._PARTITION_EOF:
-                    print(json.dumps({"error": str(error)}))
+                    log.warning("peek_consumer_error error=%s", error)
                 continue
             headers = message.headers()
             pairs = list(headers.items()) if isinstance(headers, dict) else headers
             print(json.dumps(describe(message.value(), pairs), default=str))
             printed += 1
-            deadline = time.monotonic() + args.timeout
+            deadline = time.monotonic() + settings.timeout_s
     finally:
         consumer.close()
     return 0 if printed else 1

@@ -6,10 +6,11 @@ import argparse
 import itertools
 import logging
 import sys
-from pathlib import Path
 from typing import Any
 
-from rbc1000.ops.settings import ReplaySettings, SettingsError, settings_or_error
+from rbc1000.ops.cli_flags import UsageError, add_settings_flags, given_flags
+from rbc1000.ops.logging import setup_logging
+from rbc1000.ops.settings import CONFIG_HELP, ReplaySettings, settings_or_error
 
 log = logging.getLogger("rbc1000.stream.replay")
 
@@ -17,51 +18,18 @@ EPILOG = """\
 examples:
   rbc replay ../shared/data/fink-broker/ztf_v4.02 --topic ztf_20240101_programid1 --rate 250
   rbc replay ../shared/data/lsst-real --topic lsst-alerts --framing confluent --schema-id 900
-The broker comes from --bootstrap or RBC_KAFKA__BOOTSTRAP_SERVERS (SASL/TLS settings as for
-`rbc serve`, from RBC_KAFKA__... variables or --config).
+The broker comes from --bootstrap or RBC_KAFKA__BOOTSTRAP_SERVERS; SASL/TLS settings as for
+`rbc serve` (--kafka-* flags, RBC_KAFKA__... variables or --config; secrets never as flags).
 """
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    """Flags of `rbc replay`."""
+    """Flags of `rbc replay`: the paths, `--quiet`, and one flag per ReplaySettings field."""
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
-    add = parser.add_argument
-    add("paths", nargs="+", metavar="PATH", help="alert files, directories or tarballs")
-    add("--topic", help="topic to publish into (required unless RBC_TOPIC is set)")
-    add("--rate", dest="rate_per_s", type=float, help="messages per second (0: as fast as possible)")
-    add(
-        "--framing",
-        choices=["container", "confluent"],
-        help="container: one file per message, bytes unchanged (ZTF); confluent: one record "
-        "per message behind the 5-byte header (Rubin, WFST)",
-    )
-    add("--schema-id", type=int, help="schema id for --framing confluent (Rubin: major*100+minor)")
-    add("--repeat", type=int, help="send the files this many times (benchmarks, soak tests)")
-    add("--partitions", type=int, help="create the topic with N partitions if it is missing")
-    add("--bootstrap", help="Kafka bootstrap servers, host:port[,host:port]")
-    add("--config", type=Path, help="YAML settings file (also RBC_CONFIG_FILE)")
-    add(
-        "--kafka-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="extra librdkafka property, repeatable",
-    )
-    add("--quiet", action="store_true", help="no progress bar")
-
-
-def _flags(args: argparse.Namespace) -> dict[str, Any]:
-    names = ("topic", "rate_per_s", "framing", "schema_id", "repeat", "partitions")
-    flags: dict[str, Any] = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
-    kafka: dict[str, Any] = {}
-    if args.bootstrap:
-        kafka["bootstrap_servers"] = args.bootstrap
-    if args.kafka_option:
-        kafka["extra"] = dict(o.split("=", 1) for o in args.kafka_option if "=" in o)
-    if kafka:
-        flags["kafka"] = kafka
-    return flags
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="alert files, directories or tarballs")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_settings_flags(parser, ReplaySettings, config_help=CONFIG_HELP)
 
 
 def ensure_topic(client_config: dict[str, str], topic: str, partitions: int) -> None:
@@ -76,20 +44,29 @@ def ensure_topic(client_config: dict[str, str], topic: str, partitions: int) -> 
     log.info("topic_created topic=%s partitions=%d", topic, partitions)
 
 
+def _framing_schema(settings: ReplaySettings) -> Any:
+    """The parsed schema of `--schema-id` (None without one); an unknown id is a usage error."""
+    from rbc1000.alerts.alert import DecodeError
+    from rbc1000.stream.replay import framing_schema
+
+    if settings.schema_id is None:
+        return None
+    try:
+        return framing_schema(settings.schema_id, settings.schema_dir, settings.registry_url)
+    except DecodeError as exc:
+        raise UsageError(f"schema id {settings.schema_id}: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Replay the files; prints one summary line."""
-    try:
-        settings = settings_or_error(ReplaySettings, _flags(args), args.config)
-    except SettingsError as exc:
-        print(exc)
-        return 2
-    logging.basicConfig(level="INFO", format="%(asctime)s level=%(levelname)s %(message)s")
+    settings = settings_or_error(ReplaySettings, given_flags(args, ReplaySettings), args.config)
+    setup_logging(settings.log_level, settings.log_format)
     from tqdm import tqdm
 
-    from rbc1000.alerts.alert import DecodeError
     from rbc1000.stream.kafka_io import DeliveryError, KafkaProducer
-    from rbc1000.stream.replay import framing_schema, iter_outgoing, replay
+    from rbc1000.stream.replay import iter_outgoing, replay
 
+    schema = _framing_schema(settings)
     client = settings.kafka.client_config()
     if settings.partitions is not None:
         ensure_topic(client, settings.topic, settings.partitions)
@@ -99,13 +76,6 @@ def run(args: argparse.Namespace) -> int:
         skipped.append(path)
         log.warning("replay_skipped path=%s reason=%s", path, reason)
 
-    schema = None
-    if settings.schema_id is not None:
-        try:
-            schema = framing_schema(settings.schema_id, settings.schema_dir, settings.registry_url)
-        except DecodeError as exc:
-            print(f"error: schema id {settings.schema_id}: {exc}")
-            return 2
     rounds = (
         iter_outgoing(args.paths, settings.framing, settings.schema_id, schema, skip)
         for _ in range(settings.repeat)
@@ -123,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
                 progress=bar.update,
             )
         except DeliveryError as exc:
-            print(f"error: not every message was acknowledged: {exc}")
+            print(f"rbc replay: not every message was acknowledged: {exc}", file=sys.stderr)
             return 1
     print(
         f"replayed messages={stats.messages} acknowledged={stats.acknowledged} "

@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,17 +31,19 @@ from tqdm import tqdm
 from rbc1000.alerts.alert import Alert
 from rbc1000.alerts.decoding import Decoder
 from rbc1000.alerts.sources import SourcedResult, iter_alerts
-from rbc1000.assets import default_model_path
 from rbc1000.model.contract import ContractError
 from rbc1000.model.decisions import DeadLetter, ScoredAlert, score_batch
-from rbc1000.model.scoring import ProviderError, Scorer
+from rbc1000.model.providers import ProviderError
+from rbc1000.model.scoring import Scorer
+from rbc1000.ops.cli_flags import UsageError, add_settings_flags, given_flags
+from rbc1000.ops.settings import ScoreSettings, settings_or_error
 from rbc1000.stream.records import FORMATS, ScoredRecord, now_ms, open_writer
 
-DEFAULT_MODEL = default_model_path()
 log = logging.getLogger(__name__)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    """Flags of `rbc score`: paths, `--out`, and one flag per ScoreSettings field."""
     parser.description = __doc__.split("\n\n", 1)[1] if __doc__ else None
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument(
@@ -52,66 +55,47 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help=f"scored output file; format by extension: {', '.join(FORMATS)}",
     )
-    parser.add_argument(
-        "--model",
-        type=Path,
-        default=DEFAULT_MODEL,
-        help="ONNX model exported by `rbc-train export` (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--batch-size", type=int, default=256, help="alerts per ONNX call (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--provider",
-        choices=("auto", "cpu", "cuda"),
-        default="auto",
-        help="ONNX Runtime execution provider (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--threads", type=int, default=0, help="ONNX Runtime intra-op threads, 0 = its default (default: 0)"
-    )
-    parser.add_argument(
-        "--no-packets", action="store_true", help="leave the original packet bytes out of an .avro output"
-    )
-    parser.add_argument(
-        "--gallery",
-        type=int,
-        default=4,
-        metavar="K",
-        help="alerts per group in the PNG gallery, 0 = no picture (default: 4)",
-    )
+    add_settings_flags(parser, ScoreSettings)
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
-    if args.batch_size < 1:
-        print("error: --batch-size must be at least 1", file=sys.stderr)
-        return 2
-    if not args.model.is_file():
-        print(
-            f"error: model file {args.model} not found; pass --model, or train and export "
-            "one with `rbc-train run` and `rbc-train export`",
-            file=sys.stderr,
+    """Score the files and print the summary; a usage error for a missing or refused model."""
+    settings = settings_or_error(ScoreSettings, given_flags(args, ScoreSettings))
+    if not settings.model_path.is_file():
+        raise UsageError(
+            f"model file {settings.model_path} not found; pass --model, or train and export "
+            "one with `rbc-train run` and `rbc-train export`"
         )
-        return 2
     try:
-        scorer = Scorer.load(args.model, args.provider, args.threads)
+        scorer = Scorer.load(
+            settings.model_path, settings.provider, settings.intra_op_threads, settings.io_binding
+        )
     except (ContractError, ProviderError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     try:
         summary = score_files(
             args.paths,
             args.out,
             scorer,
-            args.batch_size,
-            include_packets=not args.no_packets,
-            gallery_k=args.gallery,
+            settings.batch_size,
+            include_packets=settings.include_packet,
+            gallery_k=_gallery_size(settings),
         )
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     print(format_summary(summary))
+    return 0
+
+
+def _gallery_size(settings: ScoreSettings) -> int:
+    """The gallery asked for; the default one is left out, with a warning, without the extra.
+
+    Scoring needs only the core install; the picture needs matplotlib (`rbc1000[viz]`). An
+    explicit `--gallery N` without it is an error (raised where the import fails).
+    """
+    if settings.gallery == 0 or "gallery" in settings.model_fields_set or find_spec("matplotlib"):
+        return settings.gallery
+    log.warning("gallery_skipped reason=viz_extra_missing hint=\"pip install 'rbc1000[viz]'\"")
     return 0
 
 
@@ -166,12 +150,14 @@ def score_files(
     gallery_k: int = 4,
 ) -> dict[str, Any]:
     """Score every alert under `paths` into `out` and its companions; returns the summary."""
-    from rbc1000.viz.highlights import Highlights, render  # matplotlib only when a picture is asked
-
     files = output_paths(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tally = Tally()
-    highlights = Highlights(gallery_k, scorer.info.threshold) if gallery_k > 0 else None
+    highlights = None
+    if gallery_k > 0:
+        from rbc1000.viz.highlights import Highlights  # matplotlib only when a picture is asked
+
+        highlights = Highlights(gallery_k, scorer.info.threshold)
     started = time.perf_counter()
     items = _counted(iter_alerts(paths, Decoder()), tally)
     with (
@@ -192,6 +178,8 @@ def score_files(
             bar.update(len(batch))
     seconds = time.perf_counter() - started
     if highlights is not None and len(highlights):
+        from rbc1000.viz.highlights import render
+
         render(highlights, scorer.info, files["gallery"])
     else:
         files.pop("gallery")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -20,12 +19,15 @@ from prometheus_client import CollectorRegistry
 from rbc1000.alerts.decoding import Decoder
 from rbc1000.model.contract import ContractError
 from rbc1000.model.decisions import LabellingLimiter
-from rbc1000.model.scoring import ModelWatcher, ProviderError, Scorer
+from rbc1000.model.providers import ProviderError
+from rbc1000.model.scoring import ModelWatcher, Scorer
+from rbc1000.ops.cli_flags import add_settings_flags, given_flags
 from rbc1000.ops.health import HealthServer, HealthState
+from rbc1000.ops.logging import setup_logging
 from rbc1000.ops.metrics import Metrics
-from rbc1000.ops.settings import ServeSettings, SettingsError, settings_or_error
+from rbc1000.ops.settings import CONFIG_HELP, ServeSettings, settings_or_error
 from rbc1000.stream.kafka_io import KafkaConsumer, KafkaFatalError, KafkaProducer
-from rbc1000.stream.loop import StopFlag, StreamProcessor
+from rbc1000.stream.loop import Collaborators, StopFlag, StreamProcessor
 
 log = logging.getLogger("service.serve")
 
@@ -42,112 +44,22 @@ dead-letter topic (original bytes, reason in rbc.error.* headers). See deploy/ka
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    """Flags of `rbc serve`; every one of them is optional when the environment or file has it."""
+    """Flags of `rbc serve`, one per ServeSettings field; each optional when the environment or
+    file has it."""
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
-    add = parser.add_argument
-    add("--config", type=Path, help="YAML settings file (also RBC_CONFIG_FILE)")
-    add("--bootstrap", help="Kafka bootstrap servers, host:port[,host:port]")
-    add("--topics", help="input topics, comma-separated; ^regex subscribes to a pattern")
-    add("--group", dest="group_id", help="consumer group id (default rbc-scorer)")
-    add("--model", dest="model_path", type=Path, help="ONNX model file (watched for updates)")
-    add("--provider", choices=["auto", "cpu", "cuda"], help="ONNX Runtime provider (auto)")
-    add("--batch-size", type=int, help="alerts per scoring batch at most (256)")
-    add(
-        "--batch-max-wait",
-        dest="batch_max_wait_s",
-        type=float,
-        help="seconds to wait for a batch to fill after its first message (0.2)",
-    )
-    add("--scored-topic", help="topic of scored records (rbc.scored)")
-    add("--labelling-topic", help="topic of uncertain alerts for labellers (rbc.labelling)")
-    add("--dead-letter-topic", help="topic of undecodable/unscorable messages (rbc.dead-letter)")
-    add(
-        "--labelling-rate",
-        dest="labelling_rate_per_s",
-        type=float,
-        help="alerts per second sent to labelling at most (5)",
-    )
-    add("--labelling-burst", type=int, help="labelling burst size (50)")
-    add(
-        "--no-packet",
-        dest="include_packet",
-        action="store_const",
-        const=False,
-        help="leave the original packet bytes out of scored records",
-    )
-    add(
-        "--offset-reset",
-        dest="auto_offset_reset",
-        choices=["earliest", "latest"],
-        help="where a new consumer group starts (earliest)",
-    )
-    add("--metrics-port", type=int, help="port of /metrics, /healthz, /readyz (9108; 0: any)")
-    add("--intra-op-threads", type=int, help="ONNX Runtime CPU threads (1; 0: its choice)")
-    add(
-        "--kafka-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="extra librdkafka property, repeatable (never put passwords here: use env)",
-    )
-    add("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level (INFO)")
+    add_settings_flags(parser, ServeSettings, config_help=CONFIG_HELP)
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
     """Only the flags actually given, shaped like ServeSettings."""
-    names = (
-        "group_id",
-        "model_path",
-        "provider",
-        "batch_size",
-        "batch_max_wait_s",
-        "scored_topic",
-        "labelling_topic",
-        "dead_letter_topic",
-        "labelling_rate_per_s",
-        "labelling_burst",
-        "include_packet",
-        "auto_offset_reset",
-        "metrics_port",
-        "intra_op_threads",
-        "log_level",
-    )
-    flags: dict[str, Any] = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
-    if args.topics:
-        flags["input_topics"] = args.topics
-    kafka: dict[str, Any] = {}
-    if args.bootstrap:
-        kafka["bootstrap_servers"] = args.bootstrap
-    if args.kafka_option:
-        kafka["extra"] = dict(_key_value(o) for o in args.kafka_option)
-    if kafka:
-        flags["kafka"] = kafka
-    return flags
-
-
-def _key_value(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise SystemExit(f"--kafka-option needs KEY=VALUE, got {text!r}")
-    return key.strip(), value
-
-
-def setup_logging(level: str) -> None:
-    """key=value log lines on stderr."""
-    logging.basicConfig(
-        level=level, force=True, format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
-    )
+    return given_flags(args, ServeSettings)
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the settings, load the model, connect and serve until SIGTERM."""
-    try:
-        settings = settings_or_error(ServeSettings, _flags(args), args.config)
-    except SettingsError as exc:
-        print(exc)
-        return 2
-    setup_logging(settings.log_level)
+    settings = settings_or_error(ServeSettings, _flags(args), args.config)
+    setup_logging(settings.log_level, settings.log_format)
     return serve(settings)
 
 
@@ -160,7 +72,9 @@ def serve(settings: ServeSettings) -> int:
         settings.kafka.redacted(),
     )
     try:
-        scorer = Scorer.load(settings.model_path, settings.provider, settings.intra_op_threads)
+        scorer = Scorer.load(
+            settings.model_path, settings.provider, settings.intra_op_threads, settings.io_binding
+        )
     except (ContractError, ProviderError, OSError) as exc:
         log.error("model_refused path=%s error=%s", settings.model_path, exc)
         return 2
@@ -194,24 +108,26 @@ def _serve(
     stop = StopFlag()
     signal.signal(signal.SIGTERM, stop.set)
     signal.signal(signal.SIGINT, stop.set)
-    processor = StreamProcessor(
-        settings,
+    watcher = ModelWatcher(
+        settings.model_path,
+        settings.provider,
+        current=scorer,
+        metrics=metrics,
+        intra_op_threads=settings.intra_op_threads,
+        io_binding=settings.io_binding,
+    )
+    parts = Collaborators(
         consumer,
         producer,
         Decoder(settings.schema_dir, settings.registry_url),
         scorer,
-        watcher=ModelWatcher(
-            settings.model_path,
-            settings.provider,
-            current=scorer,
-            metrics=metrics,
-            intra_op_threads=settings.intra_op_threads,
-        ),
+        watcher=watcher,
         limiter=LabellingLimiter(settings.labelling_rate_per_s, settings.labelling_burst),
         metrics=metrics,
         health=health,
         stop=stop,
     )
+    processor = StreamProcessor(settings, parts)
     try:
         producer.wait_connected(30.0)
         processor.run()

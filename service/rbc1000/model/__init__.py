@@ -1,0 +1,1 @@
+"""The model: the one preprocessing function, the ONNX contract, scoring and decisions."""

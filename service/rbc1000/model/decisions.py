@@ -2,7 +2,7 @@
 
     score_batch(results: Sequence[DecodeResult], scorer: Scorer,
                 limiter: LabellingLimiter | None = None,
-                metrics: Metrics | None = None) -> list[Outcome]
+                metrics: Metrics = NULL_METRICS) -> list[Outcome]
 
 `results` are what `rbc1000.alerts.decoding.Decoder.decode` (or `rbc1000.alerts.sources.iter_alerts`)
 produced, in any grouping. The returned list has exactly one entry per input, in input order,
@@ -35,7 +35,8 @@ from rbc1000.alerts.alert import Alert, DecodeError, DecodeFailure, DecodeResult
 from rbc1000.model.contract import ModelInfo
 from rbc1000.model.preprocessing import TRIPLET_SHAPE, triplet_from_cutouts
 from rbc1000.model.scoring import Scorer
-from rbc1000.ops.metrics import UNKNOWN_SURVEY, Metrics
+from rbc1000.ops.metrics import NULL_METRICS, UNKNOWN_SURVEY, Metrics
+from rbc1000.reasons import Reason
 
 Decision = Literal["real", "bogus", "uncertain"]
 DECISIONS: tuple[Decision, ...] = ("real", "bogus", "uncertain")
@@ -53,9 +54,9 @@ class ScoredAlert:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """An input that could not be scored: short machine-readable reason, detail, batch position."""
+    """An input that could not be scored: why, the detail, its position in the batch."""
 
-    reason: str
+    reason: Reason
     detail: str
     index: int
 
@@ -108,7 +109,7 @@ def score_batch(
     results: Sequence[DecodeResult],
     scorer: Scorer,
     limiter: LabellingLimiter | None = None,
-    metrics: Metrics | None = None,
+    metrics: Metrics = NULL_METRICS,
 ) -> list[Outcome]:
     """Preprocess, score in one ONNX call and route a batch; see the module docstring."""
     started = time.perf_counter()
@@ -131,8 +132,7 @@ def score_batch(
     for i, p in zip(positions, scores.tolist(), strict=True):
         outcomes[i] = _route(_as_alert(results[i]), float(p), scorer.info, limiter)
     final = [o for o in outcomes if o is not None]
-    if metrics is not None:
-        _record(metrics, results, final, len(positions), preprocessed - started, scored_at - preprocessed)
+    _record(metrics, results, final, len(positions), preprocessed - started, scored_at - preprocessed)
     return final
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from rbc1000.alerts.alert import Cutouts, DecodeError
 from rbc1000.alerts.fits import read_stamp
+from rbc1000.reasons import Reason
 
 PREPROCESSING_VERSION = "rbc-pp-1"
 STAMP_SIZE = 63
@@ -35,7 +36,7 @@ _CHANNELS = ("science", "reference", "difference")
 def center_to_size(stamp: np.ndarray, size: int = STAMP_SIZE, out: np.ndarray | None = None) -> np.ndarray:
     """Centred crop or NaN-pad of a 2-D stamp to `size` x `size` (float32, written into `out`)."""
     if stamp.ndim != 2 or 0 in stamp.shape:
-        raise DecodeError("bad_stamp_shape", f"stamp shape {stamp.shape} is not a 2-D image")
+        raise DecodeError(Reason.BAD_STAMP_SHAPE, f"stamp shape {stamp.shape} is not a 2-D image")
     if out is None:
         out = np.empty((size, size), dtype=np.float32)
     h, w = stamp.shape
@@ -66,7 +67,7 @@ def make_triplet(science: np.ndarray, reference: np.ndarray, difference: np.ndar
         median, scale = np.empty((3, 1, 1), np.float32), np.empty((3, 1, 1), np.float32)
         for c in range(3):
             if not finite[c].any():
-                raise DecodeError("empty_stamp", f"{_CHANNELS[c]} stamp has no finite pixel")
+                raise DecodeError(Reason.EMPTY_STAMP, f"{_CHANNELS[c]} stamp has no finite pixel")
             median[c], scale[c] = _robust_location_scale(triplet[c], finite[c])
     np.subtract(triplet, median, out=triplet)
     np.divide(triplet, scale, out=triplet)
@@ -79,9 +80,9 @@ def normalise_stamp(stamp: np.ndarray) -> np.ndarray:
     """Robust standardisation plus arcsinh of one 2-D stamp, as `make_triplet` does per channel."""
     finite = np.isfinite(stamp)
     if not finite.any():
-        raise DecodeError("empty_stamp", "stamp has no finite pixel")
+        raise DecodeError(Reason.EMPTY_STAMP, "stamp has no finite pixel")
     median, scale = _robust_location_scale(stamp, finite)
-    out = np.arcsinh((stamp - np.float32(median)) / np.float32(scale), dtype=np.float32)
+    out: np.ndarray = np.arcsinh((stamp - np.float32(median)) / np.float32(scale), dtype=np.float32)
     out[~finite] = 0.0
     return out
 
@@ -132,5 +133,5 @@ def triplet_from_cutouts(cutouts: Cutouts) -> np.ndarray:
     )
     missing = [name for name, stamp in stamps if stamp is None]
     if missing:
-        raise DecodeError("missing_cutouts", f"alert has no {', '.join(missing)} cutout")
+        raise DecodeError(Reason.MISSING_CUTOUTS, f"alert has no {', '.join(missing)} cutout")
     return make_triplet(*(read_stamp(stamp) for _, stamp in stamps if stamp is not None))

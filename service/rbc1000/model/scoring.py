@@ -6,10 +6,10 @@ the contract of `rbc1000.model.contract` (input `triplets` float32 `[N, 3, 63, 6
 `rbc1000.model.preprocessing.PREPROCESSING_VERSION`, and scores a smoke batch that must give finite
 values in [0, 1]. A model that passes is safe to put in front of the stream.
 
-Execution provider: `"cuda"` demands ONNX Runtime's CUDAExecutionProvider and fails if the
-session would run elsewhere; `"cpu"` forces the CPU; `"auto"` takes CUDA when this ONNX
-Runtime build offers it, else the CPU. The provider actually in use is logged and kept in
-`Scorer.provider`, so a silent fallback cannot go unnoticed.
+Execution provider (`rbc1000.model.providers`): the provider actually in use is logged and
+kept in `Scorer.provider`, so a silent fallback cannot go unnoticed.
+With `io_binding`, `Scorer.score` runs through `rbc1000.model.binding.BoundRunner`
+(preallocated buffers reused across batches, pinned host memory on CUDA); the scores are the same.
 
 `ModelWatcher` polls the model path between batches; a changed file is validated in full
 before it is handed over, and a bad one is refused, logged and counted while the old model
@@ -23,27 +23,19 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import onnxruntime as ort
 
+from rbc1000.model.binding import BoundRunner
 from rbc1000.model.contract import INPUT_NAME, OUTPUT_NAME, ContractError, ModelInfo
 from rbc1000.model.preprocessing import PREPROCESSING_VERSION, TRIPLET_SHAPE
+from rbc1000.model.providers import DEMANDED, Provider, ProviderError, choose_providers
+from rbc1000.ops.metrics import NULL_METRICS, Metrics
 
-if TYPE_CHECKING:
-    from rbc1000.ops.metrics import Metrics
-
-Provider = Literal["auto", "cpu", "cuda"]
-CUDA = "CUDAExecutionProvider"
-CPU = "CPUExecutionProvider"
 _SMOKE_BATCH = 4
 
 log = logging.getLogger(__name__)
-
-
-class ProviderError(RuntimeError):
-    """The execution provider that was asked for is not available in this ONNX Runtime."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,44 +50,43 @@ class FileStamp:
         return st.st_size == self.size and st.st_mtime_ns == self.mtime_ns
 
 
-def choose_providers(provider: Provider) -> list[str]:
-    """ONNX Runtime providers to ask for, most preferred first; ProviderError if impossible."""
-    available = ort.get_available_providers()
-    if provider == "cpu":
-        return [CPU]
-    if provider == "cuda" and CUDA not in available:
-        raise ProviderError(
-            f"CUDA execution provider asked for but this onnxruntime offers only {available}; "
-            "install onnxruntime-gpu (the GPU image) or run with provider cpu"
-        )
-    if CUDA in available:
-        return [CUDA, CPU]
-    return [CPU]
-
-
 class Scorer:
     """A validated ONNX model ready to score preprocessed triplets.
 
     Attributes: `info` (the model's metadata), `provider` (the execution provider in use),
-    `path` (where it was loaded from), `stamp` (size, mtime and hash of the loaded bytes).
+    `path` (where it was loaded from), `stamp` (size, mtime and hash of the loaded bytes),
+    `io_binding` (whether `score` runs through `rbc1000.model.binding.BoundRunner`).
     """
 
     def __init__(
-        self, session: ort.InferenceSession, info: ModelInfo, provider: str, path: Path, stamp: FileStamp
+        self,
+        session: ort.InferenceSession,
+        info: ModelInfo,
+        provider: str,
+        path: Path,
+        stamp: FileStamp,
+        io_binding: bool = False,
     ) -> None:
         self._session = session
+        self._runner = BoundRunner(session) if io_binding else None
         self.info = info
         self.provider = provider
         self.path = path
         self.stamp = stamp
+        self.io_binding = io_binding
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike[str], provider: Provider = "auto", intra_op_threads: int = 0
+        cls,
+        path: str | os.PathLike[str],
+        provider: Provider = "auto",
+        intra_op_threads: int = 0,
+        io_binding: bool = False,
     ) -> Scorer:
         """Load and fully validate a model; raises ContractError, ProviderError or OSError.
 
         `intra_op_threads` = 0 lets ONNX Runtime choose; set it on machines shared with others.
+        `io_binding` scores through preallocated, reused buffers (the smoke batch included).
         """
         path = Path(path)
         data, stamp = _read_stable(path)
@@ -109,20 +100,21 @@ class Scorer:
         except Exception as exc:  # ORT raises its own pybind exception types for bad files
             raise ContractError(f"{path} is not a loadable ONNX model: {exc}") from exc
         in_use = session.get_providers()[0]
-        if provider == "cuda" and in_use != CUDA:
+        if provider in DEMANDED and in_use != DEMANDED[provider]:
             raise ProviderError(
-                f"asked for CUDA but ONNX Runtime placed the model on {in_use}; "
-                "check the CUDA and cuDNN libraries, or run with provider cpu"
+                f"asked for {DEMANDED[provider]} but ONNX Runtime placed the model on {in_use}; "
+                "check the CUDA, cuDNN (and TensorRT) libraries, or run with provider cpu"
             )
         info = _check_contract(session, path)
-        scorer = cls(session, info, in_use, path, stamp)
+        scorer = cls(session, info, in_use, path, stamp, io_binding)
         scorer._smoke_test()
         log.info(
-            "model_loaded path=%s name=%s version=%s provider=%s sha256=%s",
+            "model_loaded path=%s name=%s version=%s provider=%s io_binding=%s sha256=%s",
             path,
             info.name,
             info.version,
             in_use,
+            io_binding,
             stamp.sha256[:12],
         )
         return scorer
@@ -134,8 +126,11 @@ class Scorer:
         if triplets.shape[0] == 0:
             return np.empty(0, dtype=np.float32)
         batch = np.ascontiguousarray(triplets, dtype=np.float32)
-        (out,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: batch})
-        scores = np.asarray(out, dtype=np.float32).reshape(-1)
+        if self._runner is not None:
+            scores = self._runner.run(batch)
+        else:
+            (out,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: batch})
+            scores = np.asarray(out, dtype=np.float32).reshape(-1)
         if scores.shape[0] != batch.shape[0]:
             raise ContractError(f"model gave {scores.shape[0]} scores for {batch.shape[0]} inputs")
         return scores
@@ -208,13 +203,15 @@ class ModelWatcher:
         provider: Provider = "auto",
         *,
         current: Scorer | None = None,
-        metrics: Metrics | None = None,
+        metrics: Metrics = NULL_METRICS,
         intra_op_threads: int = 0,
+        io_binding: bool = False,
     ) -> None:
         self.path = Path(path)
         self.provider: Provider = provider
         self.metrics = metrics
         self.intra_op_threads = intra_op_threads
+        self.io_binding = io_binding
         self.accepted = 0
         self.refused = 0
         self._seen: FileStamp | None = current.stamp if current is not None else self._stamp_now()
@@ -239,7 +236,7 @@ class ModelWatcher:
         if self._seen is not None and self._seen.same_stat(st):
             return None
         try:
-            scorer = Scorer.load(self.path, self.provider, self.intra_op_threads)
+            scorer = Scorer.load(self.path, self.provider, self.intra_op_threads, self.io_binding)
         except (ContractError, ProviderError, OSError) as exc:
             self._refuse(st, exc)
             return None
@@ -248,9 +245,8 @@ class ModelWatcher:
             return None
         self._seen = scorer.stamp
         self.accepted += 1
-        if self.metrics is not None:
-            self.metrics.model_reload("accepted")
-            self.metrics.set_model(scorer.info, scorer.provider)
+        self.metrics.model_reload("accepted")
+        self.metrics.set_model(scorer.info, scorer.provider)
         log.info(
             "model_reload_accepted path=%s version=%s provider=%s",
             self.path,
@@ -262,6 +258,5 @@ class ModelWatcher:
     def _refuse(self, st: os.stat_result, exc: Exception) -> None:
         self._seen = FileStamp(st.st_size, st.st_mtime_ns, sha256="")
         self.refused += 1
-        if self.metrics is not None:
-            self.metrics.model_reload("refused")
+        self.metrics.model_reload("refused")
         log.error("model_reload_refused path=%s error=%s keep=current", self.path, exc)

@@ -1,0 +1,1 @@
+"""Operating the service: typed settings, Prometheus metrics, health endpoints."""

@@ -2,6 +2,7 @@
 
 The run loop owns a `HealthState` and updates it (broker connected, partitions assigned,
 model loaded, a heartbeat per loop turn); `HealthServer` serves it from a daemon thread.
+A loop that nothing serves gets a `NullHealth`, so it never tests for None.
 
 - `/healthz` answers 200 while the process runs and, when `stall_after_s` is set, while the
   run loop has beaten within that many seconds (a wedged loop then fails its liveness probe);
@@ -55,7 +56,7 @@ class HealthState:
         self,
         stall_after_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
-        on_change: Callable[[bool], None] | None = None,
+        on_change: Callable[[bool], None] = lambda _ready: None,
     ) -> None:
         self._lock = threading.Lock()
         self._connected = False
@@ -100,8 +101,18 @@ class HealthState:
             return self._clock() - self._last_beat <= self._stall_after_s
 
     def _notify(self) -> None:
-        if self._on_change is not None:
-            self._on_change(self.readiness().ready)
+        self._on_change(self.readiness().ready)
+
+
+class NullHealth(HealthState):
+    """The null object for a loop that no /healthz or /readyz serves (tests, benchmarks).
+
+    It keeps the state like any `HealthState` (no stall limit, no change callback); nobody
+    reads it, so the loop updates it without testing for None.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
 
 
 class HealthServer:

@@ -4,7 +4,9 @@ Every name has the `rbc_` prefix and its unit as a suffix; label values come fro
 fixed sets (survey: ztf, lsst, wfst, unknown; decision: real, bogus, uncertain; dead-letter
 reason: the decoder's short error kinds; partitions of the input topics), so the number of
 series stays bounded. Build one `Metrics` per process around a `CollectorRegistry` passed
-in (tests pass a fresh one), never a module-level singleton.
+in (tests pass a fresh one), never a module-level singleton. Code that records always gets a
+`Metrics`: where nothing serves /metrics (`rbc score`, tests, benchmarks) it gets a
+`NullMetrics`, so no caller tests for None.
 
 Who records what: `rbc1000.model.decisions.score_batch` records batch sizes, preprocessing and
 scoring latency, `p_real` and the scored / labelling / dead-letter counters of the alerts
@@ -52,6 +54,12 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        self._register_counts(registry)
+        self._register_latencies(registry)
+        self._register_state(registry)
+
+    def _register_counts(self, registry: CollectorRegistry) -> None:
+        """Alerts by what became of them."""
         self.consumed = Counter(
             "rbc_alerts_consumed",
             "Alert records read from the input (decoded or not), by survey",
@@ -76,6 +84,9 @@ class Metrics:
             ["survey", "reason"],
             registry=registry,
         )
+
+    def _register_latencies(self, registry: CollectorRegistry) -> None:
+        """Batch sizes, stage latencies and the distribution of scores."""
         self.batch_size = Histogram(
             "rbc_batch_size_alerts", "Alerts per scoring batch", buckets=BATCH_BUCKETS, registry=registry
         )
@@ -103,16 +114,19 @@ class Metrics:
             buckets=E2E_BUCKETS_S,
             registry=registry,
         )
-        self.consumer_lag = Gauge(
-            "rbc_consumer_lag_messages",
-            "High watermark minus position, per assigned input partition",
-            ["topic", "partition"],
-            registry=registry,
-        )
         self.p_real = Histogram(
             "rbc_p_real",
             "Model score p_real (probability of a real source) of scored alerts",
             buckets=P_REAL_BUCKETS,
+            registry=registry,
+        )
+
+    def _register_state(self, registry: CollectorRegistry) -> None:
+        """What serves now: lag per partition, the model, reloads, readiness."""
+        self.consumer_lag = Gauge(
+            "rbc_consumer_lag_messages",
+            "High watermark minus position, per assigned input partition",
+            ["topic", "partition"],
             registry=registry,
         )
         self.model_info = Info(
@@ -143,3 +157,18 @@ class Metrics:
         """Drop the lag series of a partition this consumer no longer owns."""
         with contextlib.suppress(KeyError):
             self.consumer_lag.remove(topic, str(partition))
+
+
+class NullMetrics(Metrics):
+    """The null object: a full `Metrics` on a registry of its own that nothing serves.
+
+    Recording into it works and costs what recording costs; nobody ever reads the values, so
+    one instance may be shared by every caller that has no /metrics endpoint.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(CollectorRegistry())
+
+
+# The default of functions that record; sharing it is harmless because it is never read.
+NULL_METRICS = NullMetrics()

@@ -1,4 +1,4 @@
-"""Typed settings of `rbc serve` and `rbc replay`, from flags, environment and a config file.
+"""Typed settings of the `rbc` commands, from flags, environment and a config file.
 
 Precedence, highest first: command-line flags, environment variables `RBC_...` (nested fields
 with a double underscore: `RBC_KAFKA__BOOTSTRAP_SERVERS`, `RBC_KAFKA__SASL_PASSWORD`), a YAML
@@ -10,6 +10,10 @@ replaced by `.` (`sasl_mechanism` -> `sasl.mechanism`, `ssl_ca_location` -> `ssl
 `KafkaSettings.extra` passes any other librdkafka property through unchanged. Secrets are
 `SecretStr`: they never appear in `repr`, logs or validation errors. Give them through the
 environment or the config file, never as flags (flags are visible in `ps`).
+
+The flags of each command are generated from these models (`rbc1000.ops.cli_flags`), so a
+field's description and default are its help text; the same field name means the same flag
+in every command.
 """
 
 from __future__ import annotations
@@ -40,13 +44,15 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from rbc1000.alerts.framing import Framing
 from rbc1000.assets import default_model_path
+from rbc1000.model.providers import Provider
+from rbc1000.ops.cli_flags import UsageError
+from rbc1000.ops.logging import LogFormat, LogLevel, LogSettings
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
-Provider = Literal["auto", "cpu", "cuda"]
-Framing = Literal["container", "confluent"]
-LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+__all__ = ["LogFormat", "LogLevel"]  # re-exported: the label app reads them from here
 
 # Properties the service sets itself because its delivery guarantee depends on them.
 RESERVED_KAFKA_KEYS = frozenset(
@@ -62,6 +68,7 @@ RESERVED_KAFKA_KEYS = frozenset(
 _SECRET_HINTS = ("password", "secret", "token", "key.pem", "private")
 
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("rbc_config_file", default=None)
+CONFIG_HELP = "YAML settings file, same names as the settings (also RBC_CONFIG_FILE)"
 
 
 class KafkaSettings(BaseModel):
@@ -69,19 +76,25 @@ class KafkaSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    bootstrap_servers: str = "127.0.0.1:9092"
-    client_id: str = "rbc"
-    security_protocol: SecurityProtocol = "PLAINTEXT"
-    sasl_mechanism: SaslMechanism | None = None
-    sasl_username: str | None = None
+    bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port]"
+    )
+    client_id: str = Field(default="rbc", description="client id the broker logs and quotas see")
+    security_protocol: SecurityProtocol = Field(default="PLAINTEXT", description="how to reach the broker")
+    sasl_mechanism: SaslMechanism | None = Field(default=None, description="SASL mechanism")
+    sasl_username: str | None = Field(default=None, description="SASL user name")
     sasl_password: SecretStr | None = None
-    ssl_ca_location: str | None = None
-    ssl_certificate_location: str | None = None
-    ssl_key_location: str | None = None
+    ssl_ca_location: str | None = Field(default=None, description="CA certificate file (PEM)")
+    ssl_certificate_location: str | None = Field(default=None, description="client certificate (PEM)")
+    ssl_key_location: str | None = Field(default=None, description="client private key file (PEM)")
     ssl_key_password: SecretStr | None = None
-    ssl_endpoint_identification_algorithm: Literal["https", "none"] | None = None
+    ssl_endpoint_identification_algorithm: Literal["https", "none"] | None = Field(
+        default=None, description="check the broker's host name against its certificate"
+    )
     extra: dict[str, str] = Field(
-        default_factory=dict, description="any other librdkafka property, passed through as is"
+        default_factory=dict,
+        description="any other librdkafka property, passed through as is; repeatable "
+        "(never a password: use the environment)",
     )
 
     @model_validator(mode="after")
@@ -128,12 +141,19 @@ class KafkaSettings(BaseModel):
 
 
 def _split_list(value: Any) -> Any:
-    """Accept `a,b` and `["a", "b"]` for list settings given as one string."""
+    """Accept `a,b` and `["a", "b"]` for list settings given as one string.
+
+    Entries of a list (repeated flag values) are split at commas too, except a `^regex`,
+    whose commas belong to it; topic names cannot contain commas.
+    """
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
             return json.loads(text)
         return [part.strip() for part in text.split(",") if part.strip()]
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        parts = [p for item in value for p in ([item] if item.startswith("^") else item.split(","))]
+        return [part.strip() for part in parts if part.strip()]
     return value
 
 
@@ -156,7 +176,32 @@ class _FileBackedSettings(BaseSettings):
         return tuple(sources)
 
 
-class ServeSettings(_FileBackedSettings):
+class ScoringOptions(BaseModel):
+    """How alerts are scored, the same for `rbc serve` and `rbc score`."""
+
+    model_path: Path = Field(
+        default_factory=default_model_path,
+        description="ONNX model exported by `rbc-train export` (serve watches it for updates)",
+    )
+    provider: Provider = Field(default="auto", description="ONNX Runtime execution provider")
+    intra_op_threads: int = Field(
+        default=1,
+        ge=0,
+        description="ONNX Runtime CPU threads; 1 leaves the other cores to decoding and "
+        "librdkafka (scale out with more instances in the group); 0: ORT decides",
+    )
+    io_binding: bool = Field(
+        default=False,
+        description="score through ONNX Runtime I/O binding with preallocated buffers reused "
+        "across batches (pinned host memory on CUDA); same scores, fewer copies on a GPU",
+    )
+    batch_size: int = Field(default=256, ge=1, le=10_000, description="alerts per ONNX call at most")
+    include_packet: bool = Field(
+        default=True, description="keep the original packet bytes in scored records (Avro)"
+    )
+
+
+class ServeSettings(_FileBackedSettings, ScoringOptions, LogSettings):
     """Everything `rbc serve` needs: where to read, what to write, the model and the batching."""
 
     model_config = SettingsConfigDict(env_prefix="RBC_", env_nested_delimiter="__", extra="forbid")
@@ -164,39 +209,42 @@ class ServeSettings(_FileBackedSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     input_topics: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="topic names; an entry starting with ^ is a regular expression, "
-        "e.g. ^ztf_[0-9]{8}_programid1$",
+        description="topics to consume, comma-separated or repeated; an entry starting with ^ is a "
+        "regular expression, e.g. ^ztf_[0-9]{8}_programid1$",
     )
-    group_id: str = "rbc-scorer"
-    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
-    scored_topic: str = "rbc.scored"
-    labelling_topic: str = "rbc.labelling"
-    dead_letter_topic: str = "rbc.dead-letter"
-    include_packet: bool = True
-    model_path: Path = Field(default_factory=default_model_path)
-    provider: Provider = "auto"
-    intra_op_threads: int = Field(
-        default=1,
-        ge=0,
-        description="ONNX Runtime CPU threads; 1 leaves the other cores to decoding and "
-        "librdkafka (scale out with more instances in the group); 0: ORT decides",
+    group_id: str = Field(default="rbc-scorer", description="consumer group id")
+    auto_offset_reset: Literal["earliest", "latest"] = Field(
+        default="earliest", description="where a new consumer group starts"
     )
-    model_poll_s: float = Field(default=5.0, gt=0)
-    batch_size: int = Field(default=256, ge=1, le=10_000)
-    batch_max_wait_s: float = Field(default=0.2, gt=0, le=60)
-    labelling_rate_per_s: float = Field(default=5.0, ge=0)
-    labelling_burst: int = Field(default=50, ge=1)
-    flush_timeout_s: float = Field(default=30.0, gt=0)
-    schema_dir: Path | None = None
-    registry_url: str | None = None
-    metrics_host: str = "0.0.0.0"
+    scored_topic: str = Field(default="rbc.scored", description="topic of scored records")
+    labelling_topic: str = Field(
+        default="rbc.labelling", description="topic of uncertain alerts for labellers"
+    )
+    dead_letter_topic: str = Field(
+        default="rbc.dead-letter", description="topic of undecodable or unscorable messages"
+    )
+    model_poll_s: float = Field(default=5.0, gt=0, description="seconds between checks for a new model")
+    batch_max_wait_s: float = Field(
+        default=0.2, gt=0, le=60, description="seconds to wait for a batch to fill after its first message"
+    )
+    labelling_rate_per_s: float = Field(
+        default=5.0, ge=0, description="alerts per second sent to labelling at most"
+    )
+    labelling_burst: int = Field(default=50, ge=1, description="labelling burst size")
+    flush_timeout_s: float = Field(
+        default=30.0, gt=0, description="seconds to wait for the broker to acknowledge a batch"
+    )
+    schema_dir: Path | None = Field(default=None, description="local schema directory (default: built in)")
+    registry_url: str | None = Field(
+        default=None, description="Confluent schema registry for schema ids not found locally"
+    )
+    metrics_host: str = Field(default="0.0.0.0", description="address of the metrics and health server")
     metrics_port: int | None = Field(
         default=9108,
         ge=0,
         le=65535,
         description="HTTP port of /metrics, /healthz, /readyz; 0 picks a free one, unset disables",
     )
-    log_level: LogLevel = "INFO"
 
     _split_topics = field_validator("input_topics", mode="before")(_split_list)
 
@@ -214,23 +262,43 @@ class ServeSettings(_FileBackedSettings):
         return self
 
 
-class ReplaySettings(_FileBackedSettings):
+class ScoreSettings(ScoringOptions):
+    """What `rbc score` needs besides its paths and output file: flags only, no broker."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # A one-off batch job has the machine to itself: let ONNX Runtime use every core.
+    intra_op_threads: int = Field(default=0, ge=0, description="ONNX Runtime CPU threads; 0: ORT decides")
+    gallery: int = Field(default=4, ge=0, description="alerts per group in the PNG gallery; 0: no picture")
+
+
+class ReplaySettings(_FileBackedSettings, LogSettings):
     """What `rbc replay` needs: the broker, the topic, the pace and the framing."""
 
     model_config = SettingsConfigDict(env_prefix="RBC_", env_nested_delimiter="__", extra="ignore")
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    topic: str
-    rate_per_s: float = Field(default=0.0, ge=0, description="messages per second; 0 = no limit")
-    framing: Framing = "container"
-    schema_id: int | None = Field(default=None, ge=0)
+    topic: str = Field(description="topic to publish into")
+    rate_per_s: float = Field(default=0.0, ge=0, description="messages per second; 0: no limit")
+    framing: Framing = Field(
+        default="container",
+        description="container: one file per message, bytes unchanged (ZTF); confluent: one "
+        "record per message behind the 5-byte header (Rubin, WFST)",
+    )
+    schema_id: int | None = Field(
+        default=None, ge=0, description="schema id for --framing confluent (Rubin: major*100+minor)"
+    )
     repeat: int = Field(default=1, ge=1, description="send the files this many times")
-    schema_dir: Path | None = None
-    registry_url: str | None = None
+    schema_dir: Path | None = Field(default=None, description="local schema directory (default: built in)")
+    registry_url: str | None = Field(
+        default=None, description="Confluent schema registry for schema ids not found locally"
+    )
     partitions: int | None = Field(
         default=None, ge=1, description="create the topic with this many partitions if it does not exist"
     )
-    flush_timeout_s: float = Field(default=60.0, gt=0)
+    flush_timeout_s: float = Field(
+        default=60.0, gt=0, description="seconds to wait for the broker to acknowledge everything"
+    )
 
     @model_validator(mode="after")
     def _check_framing(self) -> ReplaySettings:
@@ -241,6 +309,19 @@ class ReplaySettings(_FileBackedSettings):
         return self
 
 
+class PeekSettings(_FileBackedSettings, LogSettings):
+    """What `rbc peek` needs: the broker (as for serve), the topic and when to stop."""
+
+    model_config = SettingsConfigDict(env_prefix="RBC_", env_nested_delimiter="__", extra="ignore")
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    topic: str = Field(default="rbc.scored", description="topic to read")
+    max_messages: int = Field(default=20, ge=1, description="messages to print at most")
+    timeout_s: float = Field(
+        default=5.0, gt=0, description="seconds to wait for another message before stopping"
+    )
+
+
 def _subscribes(subscription: str, topic: str) -> bool:
     """Would a subscription entry (name, or ^regex as librdkafka reads it) match `topic`?"""
     if subscription.startswith("^"):
@@ -248,7 +329,7 @@ def _subscribes(subscription: str, topic: str) -> bool:
     return subscription == topic
 
 
-S = TypeVar("S", bound=BaseSettings)
+S = TypeVar("S", bound=BaseModel)
 
 
 @contextmanager
@@ -273,8 +354,8 @@ def load_settings(cls: type[S], flags: dict[str, Any], config_file: Path | None 
         return cls(**{k: v for k, v in flags.items() if v is not None})
 
 
-class SettingsError(ValueError):
-    """Settings that cannot be used; the message lists the problems without their values."""
+class SettingsError(UsageError):
+    """Settings that cannot be used; `problems` lists them, one line each, without values."""
 
 
 def settings_or_error(cls: type[S], flags: dict[str, Any], config_file: Path | None = None) -> S:
@@ -282,18 +363,22 @@ def settings_or_error(cls: type[S], flags: dict[str, Any], config_file: Path | N
     try:
         return load_settings(cls, flags, config_file)
     except ValidationError as exc:
-        raise SettingsError(describe_errors(exc)) from None
+        raise SettingsError(*problem_lines(exc)) from None
     except FileNotFoundError as exc:
-        raise SettingsError(f"error: {exc}") from None
+        raise SettingsError(str(exc)) from None
 
 
 def describe_errors(exc: Exception) -> str:
     """One line per validation problem, without the offending values (they may be secrets)."""
-    errors = getattr(exc, "errors", None)
-    if not callable(errors):
+    if not isinstance(exc, ValidationError):
         return str(exc)
+    return "invalid settings:\n" + "\n".join(f"  {line}" for line in problem_lines(exc))
+
+
+def problem_lines(exc: ValidationError) -> list[str]:
+    """`field.path: what is wrong` per problem; inputs are left out, they may be secrets."""
     lines = []
-    for err in errors(include_input=False, include_url=False):
+    for err in exc.errors(include_input=False, include_url=False):
         loc = ".".join(str(p) for p in err.get("loc", ())) or "settings"
-        lines.append(f"  {loc}: {err.get('msg', '')}")
-    return "invalid settings:\n" + "\n".join(lines)
+        lines.append(f"{loc}: {str(err.get('msg', '')).removeprefix('Value error, ')}")
+    return lines

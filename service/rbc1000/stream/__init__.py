@@ -1,0 +1,1 @@
+"""The Kafka service: the at-least-once consume, decode, score, produce, flush, commit loop."""

@@ -17,34 +17,35 @@ Outputs, per input message:
 
 Scored and labelling records carry the same `rbc.source.*` headers, so every output can be
 traced back to the input offset it came from.
+
+The pieces: `rbc1000.stream.batcher` collects a batch, `rbc1000.stream.outputs` builds the
+output records, `rbc1000.stream.housekeeping` runs between batches; this module holds the loop
+that puts them in order and the offset bookkeeping that makes it at least once.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rbc1000.alerts.alert import Alert, DecodeError, DecodeFailure, DecodeResult
 from rbc1000.alerts.decoding import Decoder
 from rbc1000.model.decisions import DeadLetter, LabellingLimiter, Outcome, ScoredAlert, score_batch
-from rbc1000.model.scoring import ModelWatcher, Scorer
-from rbc1000.ops.health import HealthState
-from rbc1000.ops.metrics import UNKNOWN_SURVEY, Metrics
+from rbc1000.model.scoring import Scorer
+from rbc1000.ops.health import HealthState, NullHealth
+from rbc1000.ops.metrics import UNKNOWN_SURVEY, Metrics, NullMetrics
 from rbc1000.ops.settings import ServeSettings
-from rbc1000.stream.kafka_io import Headers, Message, MessageSink, MessageSource, OutputRecord, Partition
+from rbc1000.reasons import TRANSIENT_REASONS, Reason
+from rbc1000.stream.batcher import Batcher
+from rbc1000.stream.housekeeping import FixedModel, Housekeeping, ModelPoller
+from rbc1000.stream.kafka_io import Message, MessageSink, MessageSource, OutputRecord, Partition
 from rbc1000.stream.offsets import OffsetTracker
-from rbc1000.stream.records import ScoredRecord, encode_kafka
+from rbc1000.stream.outputs import dead_letter_record, labelling_copy, scored_record
 
 log = logging.getLogger(__name__)
-
-IDLE_POLL_S = 0.5  # longest consume() wait, so a stop request is seen within this time
-LAG_EVERY_S = 2.0
-STATS_EVERY_S = 30.0
-MAX_DETAIL_BYTES = 1000
-# Failures of the infrastructure, not of the packet: dead-lettering would lose good alerts.
-TRANSIENT_REASONS = frozenset({"registry_unavailable"})
 
 
 class TransientError(RuntimeError):
@@ -81,211 +82,151 @@ class StreamStats:
         return " ".join(f"{name}={getattr(self, name)}" for name in self.__slots__)
 
 
+def _unlimited() -> LabellingLimiter:
+    return LabellingLimiter(math.inf)
+
+
+@dataclass(frozen=True, slots=True)
+class Collaborators:
+    """What the loop works with. The optional ones default to null objects: a model that is
+    never reloaded, no labelling cap, metrics and health that nothing serves, a stop flag only
+    the source or a test sets."""
+
+    source: MessageSource
+    sink: MessageSink
+    decoder: Decoder
+    scorer: Scorer  # the model to start with; a hot reload replaces it in the processor
+    watcher: ModelPoller = field(default_factory=FixedModel)
+    limiter: LabellingLimiter = field(default_factory=_unlimited)
+    metrics: Metrics = field(default_factory=NullMetrics)
+    health: HealthState = field(default_factory=NullHealth)
+    stop: StopFlag = field(default_factory=StopFlag)
+    clock: Callable[[], float] = time.monotonic
+
+
+@dataclass(frozen=True, slots=True)
+class _Decoded:
+    """One record of a batch with the message it came from and its position inside it."""
+
+    message: Message
+    index: int
+    result: DecodeResult
+
+
 class StreamProcessor:
-    """Owns the loop state: the model, the offset tracker and the batch being collected.
+    """Owns the loop state: the model in use, the offset tracker and the batcher.
 
     It is also the consumer's rebalance listener: `on_revoke` commits the finished work of
     the revoked partitions and drops their unprocessed messages (their next owner reads them
     again from the committed offset); `on_lost` drops them without committing.
     """
 
-    def __init__(
-        self,
-        settings: ServeSettings,
-        source: MessageSource,
-        sink: MessageSink,
-        decoder: Decoder,
-        scorer: Scorer,
-        *,
-        watcher: ModelWatcher | None = None,
-        limiter: LabellingLimiter | None = None,
-        metrics: Metrics | None = None,
-        health: HealthState | None = None,
-        stop: StopFlag | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, settings: ServeSettings, parts: Collaborators) -> None:
         self.settings = settings
-        self.source = source
-        self.sink = sink
-        self.decoder = decoder
-        self.scorer = scorer
-        self.watcher = watcher
-        self.limiter = limiter
-        self.metrics = metrics
-        self.health = health
-        self.stop = stop or StopFlag()
-        self.clock = clock
+        self.parts = parts
+        self.scorer = parts.scorer
         self.tracker = OffsetTracker()
         self.stats = StreamStats()
-        self._pending: list[Message] = []
         self._owned: set[Partition] = set()
-        self._next_model_poll = clock() + settings.model_poll_s
-        self._next_lag = clock()
-        self._next_stats = clock() + STATS_EVERY_S
+        self.batcher = Batcher(
+            parts.source,
+            self.tracker,
+            settings.batch_size,
+            settings.batch_max_wait_s,
+            parts.stop,
+            parts.clock,
+            while_waiting=parts.sink.poll,
+        )
+        self.housekeeping = Housekeeping(
+            parts.source,
+            parts.watcher,
+            parts.metrics,
+            parts.health,
+            model_poll_s=settings.model_poll_s,
+            now=parts.clock(),
+        )
 
     def run(self) -> StreamStats:
         """Serve until stopped. Each turn of the loop, in this order:
 
         1. consume: collect up to `batch_size` messages, waiting at most `batch_max_wait_s`
-           after the first one arrived;
+           after the first one arrived (`rbc1000.stream.batcher`);
         2. decode: each message into alert records (a bad message or record becomes a typed
            failure headed for the dead-letter topic; only an unreachable schema registry,
            which is no fault of the message, raises TransientError);
         3. score: preprocess and score every alert of the batch in one ONNX call
            (`rbc1000.model.decisions.score_batch`), deciding real / bogus / uncertain and labelling;
-        4. produce: scored records, labelling copies and dead letters, each registered with
-           the offset tracker under the input message that caused it;
+        4. produce: scored records, labelling copies and dead letters
+           (`rbc1000.stream.outputs`), each registered with the offset tracker under the input
+           message that caused it;
         5. flush: wait until the broker acknowledged every output (raises DeliveryError);
         6. commit: per partition, the offset after the longest prefix of messages whose
            outputs are all acknowledged.
 
-        Between batches: heartbeat, consumer lag, and a model hot reload if the file changed.
-        On a stop request the batch in hand is finished, flushed and committed, then `run`
-        returns. On any exception nothing more is committed: the exception propagates, the
-        caller closes the consumer, and the unfinished messages are read again after restart.
+        Between batches (`rbc1000.stream.housekeeping`): heartbeat, consumer lag, and a model
+        hot reload if the file changed. On a stop request the batch in hand is finished,
+        flushed and committed, then `run` returns. On any exception nothing more is committed:
+        the exception propagates, the caller closes the consumer, and the unfinished messages
+        are read again after restart.
         """
-        self.source.subscribe(self.settings.input_topics, self)
-        while not self.stop.requested:
-            batch = self._collect()
+        parts, settings = self.parts, self.settings
+        parts.source.subscribe(settings.input_topics, self)
+        while not parts.stop.requested:
+            batch = self.batcher.collect()
+            self.stats.messages += len(batch)
             if batch:
-                self._process(batch)
-                self.sink.flush(self.settings.flush_timeout_s)
+                records = self._decode(batch)
+                results = [r.result for r in records]
+                outcomes = score_with_fallback(results, self.scorer, parts.limiter, parts.metrics)
+                self._produce(batch, records, outcomes)
+                parts.sink.flush(settings.flush_timeout_s)
                 self._commit()
                 self.stats.batches += 1
-            self._between_batches()
-        self.sink.flush(self.settings.flush_timeout_s)
+            self.scorer = self.housekeeping.tick(parts.clock(), self.scorer, self.stats.line)
+        parts.sink.flush(settings.flush_timeout_s)
         self._commit()
         log.info("stream_stopped %s", self.stats.line())
         return self.stats
 
-    # 1. consume -----------------------------------------------------------------------------
+    # 2. decode ------------------------------------------------------------------------------
 
-    def _collect(self) -> list[Message]:
-        """Messages for one batch; empty after an idle `IDLE_POLL_S` so housekeeping runs."""
-        size, max_wait = self.settings.batch_size, self.settings.batch_max_wait_s
-        first_at: float | None = None
-        while len(self._pending) < size and not self.stop.requested:
-            # A batch consume waits for its whole timeout unless it fills up, so the first
-            # call asks for one message only: it returns as soon as anything arrives, and
-            # the batch's maximum wait is counted from then.
-            if first_at is None:
-                want, timeout = 1, IDLE_POLL_S
-            else:
-                want = size - len(self._pending)
-                timeout = min(first_at + max_wait - self.clock(), IDLE_POLL_S)
-                if timeout <= 0:
-                    break
-            messages = self.source.consume(want, timeout)
-            self.sink.poll()
-            for m in messages:
-                self.tracker.consumed(m.source, m.offset)
-            self._pending.extend(messages)
-            if self._pending and first_at is None:
-                first_at = self.clock()
-            if not self._pending:
-                break
-        batch, self._pending = self._pending, []
-        self.stats.messages += len(batch)
-        return batch
-
-    # 2.-4. decode, score, produce ---------------------------------------------------------
-
-    def _process(self, batch: Sequence[Message]) -> None:
-        results: list[DecodeResult] = []
-        owners: list[tuple[Message, int]] = []  # (message, record index inside it)
+    def _decode(self, batch: Sequence[Message]) -> list[_Decoded]:
+        """Every record of the batch, in order, with its decode latency and count recorded."""
+        metrics = self.parts.metrics
+        records: list[_Decoded] = []
         for message in batch:
-            decoded = self._decode(message)
-            results.extend(decoded)
-            owners.extend((message, i) for i in range(len(decoded)))
-        for (message, index), result, outcome in zip(owners, results, self._score(results), strict=True):
+            started = time.perf_counter()
+            decoded = decode_message(message, self.parts.decoder)
+            metrics.decode_latency.observe(time.perf_counter() - started)
+            for i, result in enumerate(decoded):
+                survey = result.survey if isinstance(result, Alert) else UNKNOWN_SURVEY
+                metrics.consumed.labels(survey=survey).inc()
+                index = result.index if isinstance(result, DecodeFailure) else i
+                records.append(_Decoded(message, index, result))
+        return records
+
+    # 4. produce -----------------------------------------------------------------------------
+
+    def _produce(self, batch: Sequence[Message], records: list[_Decoded], outcomes: list[Outcome]) -> None:
+        """The outputs of every record; then each message of the batch counts as processed."""
+        for record, outcome in zip(records, outcomes, strict=True):
             if isinstance(outcome, ScoredAlert):
-                self._produce_scored(message, outcome)
+                self._produce_scored(record.message, outcome)
             else:
-                record_index = result.index if isinstance(result, DecodeFailure) else index
-                self._produce_dead_letter(message, outcome.reason, outcome.detail, record_index)
+                self._produce_dead_letter(record.message, outcome.reason, outcome.detail, record.index)
         for message in batch:
             self.tracker.processed(message.source, message.offset)
 
-    def _decode(self, message: Message) -> list[DecodeResult]:
-        """Records of one message; a message without any becomes one failure."""
-        started = time.perf_counter()
-        if not message.value:
-            decoded: list[DecodeResult] = [
-                DecodeFailure(
-                    -1, DecodeError("empty_message", "message has no value (tombstone or empty bytes)")
-                )
-            ]
-        else:
-            try:
-                decoded = self.decoder.decode(message.value)
-            except Exception as exc:  # the decoder promises not to raise; survive if it does
-                log.exception(
-                    "decoder_raised topic=%s partition=%d offset=%d",
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                )
-                decoded = [DecodeFailure(-1, DecodeError("decoder_error", repr(exc)))]
-            if not decoded:
-                decoded = [DecodeFailure(-1, DecodeError("no_records", "container is empty"))]
-            for r in decoded:
-                if isinstance(r, DecodeFailure) and r.error.reason in TRANSIENT_REASONS:
-                    raise TransientError(
-                        f"{r.error.reason}: {r.error.detail}; nothing "
-                        "committed, the message is read again on restart"
-                    )
-        if self.metrics is not None:
-            self.metrics.decode_latency.observe(time.perf_counter() - started)
-            for r in decoded:
-                survey = r.survey if isinstance(r, Alert) else UNKNOWN_SURVEY
-                self.metrics.consumed.labels(survey=survey).inc()
-        return decoded
-
-    def _score(self, results: list[DecodeResult]) -> list[Outcome]:
-        """One ONNX call for the batch; if it fails, alert by alert, so one bad input cannot
-        sink the others. If every alert fails on its own too, the fault is not in the inputs
-        (a broken model or device): raise, so that nothing is dead-lettered or committed."""
-        try:
-            return score_batch(results, self.scorer, self.limiter, self.metrics)
-        except Exception:
-            log.exception("batch_scoring_failed alerts=%d retry=one_by_one", len(results))
-        outcomes: list[Outcome] = []
-        failures: list[Exception] = []
-        for result in results:
-            try:
-                outcomes.extend(score_batch([result], self.scorer, self.limiter, self.metrics))
-            except Exception as exc:
-                failures.append(exc)
-                outcomes.append(DeadLetter("scoring_failed", repr(exc), 0))
-        if len(failures) > 1 and len(failures) == sum(isinstance(r, Alert) for r in results):
-            raise RuntimeError(f"every alert of the batch failed to score: {failures[0]!r}")
-        return outcomes
-
     def _produce_scored(self, message: Message, scored: ScoredAlert) -> None:
-        packet = message.value if self.settings.include_packet else None
-        record = ScoredRecord.build(scored, self.scorer.info, packet)
-        value, key = encode_kafka(record), record.object_id.encode()
-        headers = _source_headers(message)
-        self._produce(
-            message,
-            OutputRecord(self.settings.scored_topic, value, key, headers),
-            latency_from=message.timestamp_ms,
-        )
+        record = scored_record(message, scored, self.scorer.info, self.settings)
+        self._send(message, record, latency_from=message.timestamp_ms)
         self.stats.scored += 1
         if scored.to_labelling:
-            self._produce(message, OutputRecord(self.settings.labelling_topic, value, key, headers))
+            self._send(message, labelling_copy(record, self.settings))
             self.stats.labelling += 1
 
     def _produce_dead_letter(self, message: Message, reason: str, detail: str, record_index: int) -> None:
-        headers: Headers = (
-            ("rbc.error.reason", reason.encode()),
-            ("rbc.error.detail", detail.encode(errors="replace")[:MAX_DETAIL_BYTES]),
-            *_source_headers(message),
-            ("rbc.record.index", str(record_index).encode()),
-        )
-        self._produce(
-            message, OutputRecord(self.settings.dead_letter_topic, message.value or b"", message.key, headers)
-        )
+        self._send(message, dead_letter_record(message, reason, detail, record_index, self.settings))
         self.stats.dead_letters += 1
         log.warning(
             "dead_letter reason=%s topic=%s partition=%d offset=%d index=%d detail=%s",
@@ -297,17 +238,17 @@ class StreamProcessor:
             detail[:200],
         )
 
-    def _produce(self, message: Message, record: OutputRecord, latency_from: int | None = None) -> None:
+    def _send(self, message: Message, record: OutputRecord, latency_from: int | None = None) -> None:
         """Produce one output on behalf of `message`; its ack moves the commit watermark."""
-        part, offset, metrics = message.source, message.offset, self.metrics
+        part, offset, tracker, metrics = message.source, message.offset, self.tracker, self.parts.metrics
 
         def delivered() -> None:
-            self.tracker.acknowledged(part, offset)
-            if metrics is not None and latency_from is not None:
+            tracker.acknowledged(part, offset)
+            if latency_from is not None:
                 metrics.end_to_end_latency.observe(max(time.time() - latency_from / 1000, 0.0))
 
-        self.tracker.expect(part, offset)
-        self.sink.produce(record, delivered)
+        tracker.expect(part, offset)
+        self.parts.sink.produce(record, delivered)
 
     # 6. commit ------------------------------------------------------------------------------
 
@@ -315,35 +256,9 @@ class StreamProcessor:
         offsets = self.tracker.committable(parts)
         if not offsets:
             return
-        failed = set(self.source.commit(offsets))
+        failed = set(self.parts.source.commit(offsets))
         self.tracker.committed({p: o for p, o in offsets.items() if p not in failed})
         self.stats.commits += 1
-
-    # between batches ------------------------------------------------------------------------
-
-    def _between_batches(self) -> None:
-        now = self.clock()
-        if self.health is not None:
-            self.health.beat()
-            self.health.set_connected(self.source.connected)
-        if self.watcher is not None and now >= self._next_model_poll:
-            self._next_model_poll = now + self.settings.model_poll_s
-            new = self.watcher.poll()
-            if new is not None:
-                log.info(
-                    "model_swapped old_version=%s new_version=%s provider=%s",
-                    self.scorer.info.version,
-                    new.info.version,
-                    new.provider,
-                )
-                self.scorer = new
-        if self.metrics is not None and now >= self._next_lag:
-            self._next_lag = now + LAG_EVERY_S
-            for part, lag in self.source.lag().items():
-                self.metrics.set_lag(part.topic, part.partition, lag)
-        if now >= self._next_stats:
-            self._next_stats = now + STATS_EVERY_S
-            log.info("stream_progress %s", self.stats.line())
 
     # rebalance listener ---------------------------------------------------------------------
 
@@ -352,11 +267,11 @@ class StreamProcessor:
         self.tracker.forget(partitions)
         self._owned.update(partitions)
         log.info("partitions_assigned %s", _names(partitions))
-        self._set_partitions()
+        self.parts.health.set_partitions(len(self._owned))
 
     def on_revoke(self, partitions: list[Partition]) -> None:
         """Commit the finished work of the revoked partitions, drop the rest of their messages."""
-        self.sink.flush(self.settings.flush_timeout_s)
+        self.parts.sink.flush(self.settings.flush_timeout_s)
         self._commit(partitions)
         self._drop(set(partitions))
         log.info("partitions_revoked %s", _names(partitions))
@@ -367,26 +282,63 @@ class StreamProcessor:
         log.warning("partitions_lost %s", _names(partitions))
 
     def _drop(self, parts: set[Partition]) -> None:
-        self._pending = [m for m in self._pending if m.source not in parts]
+        self.batcher.drop(parts)
         self.tracker.forget(parts)
         self._owned.difference_update(parts)
-        if self.metrics is not None:
-            for part in parts:
-                self.metrics.forget_partition(part.topic, part.partition)
-        self._set_partitions()
-
-    def _set_partitions(self) -> None:
-        if self.health is not None:
-            self.health.set_partitions(len(self._owned))
+        for part in parts:
+            self.parts.metrics.forget_partition(part.topic, part.partition)
+        self.parts.health.set_partitions(len(self._owned))
 
 
-def _source_headers(message: Message) -> Headers:
-    return (
-        ("rbc.source.topic", message.topic.encode()),
-        ("rbc.source.partition", str(message.partition).encode()),
-        ("rbc.source.offset", str(message.offset).encode()),
-        ("rbc.source.timestamp_ms", str(message.timestamp_ms or -1).encode()),
-    )
+def decode_message(message: Message, decoder: Decoder) -> list[DecodeResult]:
+    """Records of one message; a message without any becomes one failure.
+
+    Raises TransientError when a record could not be decoded for a reason outside the message.
+    """
+    if not message.value:
+        return [
+            DecodeFailure(
+                -1, DecodeError(Reason.EMPTY_MESSAGE, "message has no value (tombstone or empty bytes)")
+            )
+        ]
+    try:
+        decoded = decoder.decode(message.value)
+    except Exception as exc:  # the decoder promises not to raise; survive if it does
+        log.exception(
+            "decoder_raised topic=%s partition=%d offset=%d", message.topic, message.partition, message.offset
+        )
+        decoded = [DecodeFailure(-1, DecodeError(Reason.DECODER_ERROR, repr(exc)))]
+    if not decoded:
+        decoded = [DecodeFailure(-1, DecodeError(Reason.NO_RECORDS, "container is empty"))]
+    for r in decoded:
+        if isinstance(r, DecodeFailure) and r.error.reason in TRANSIENT_REASONS:
+            raise TransientError(
+                f"{r.error.reason}: {r.error.detail}; nothing committed, the message is read again on restart"
+            )
+    return decoded
+
+
+def score_with_fallback(
+    results: list[DecodeResult], scorer: Scorer, limiter: LabellingLimiter, metrics: Metrics
+) -> list[Outcome]:
+    """One ONNX call for the batch; if it fails, alert by alert, so one bad input cannot
+    sink the others. If every alert fails on its own too, the fault is not in the inputs
+    (a broken model or device): raise, so that nothing is dead-lettered or committed."""
+    try:
+        return score_batch(results, scorer, limiter, metrics)
+    except Exception:
+        log.exception("batch_scoring_failed alerts=%d retry=one_by_one", len(results))
+    outcomes: list[Outcome] = []
+    failures: list[Exception] = []
+    for result in results:
+        try:
+            outcomes.extend(score_batch([result], scorer, limiter, metrics))
+        except Exception as exc:
+            failures.append(exc)
+            outcomes.append(DeadLetter(Reason.SCORING_FAILED, repr(exc), 0))
+    if len(failures) > 1 and len(failures) == sum(isinstance(r, Alert) for r in results):
+        raise RuntimeError(f"every alert of the batch failed to score: {failures[0]!r}")
+    return outcomes
 
 
 def _names(partitions: Sequence[Partition]) -> str:

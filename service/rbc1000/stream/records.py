@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +28,8 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 import fastavro
 from fastavro.write import Writer as AvroWriter
 
+from rbc1000.alerts.alert import DecodeError
+from rbc1000.alerts.framing import confluent_frame, split_confluent
 from rbc1000.assets import scored_schema_path
 from rbc1000.model.contract import ModelInfo
 
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 
 SCHEMA_PATH = scored_schema_path()
 SCORED_SCHEMA_ID = 30100
-_CONFLUENT_HEADER = struct.Struct(">bI")
 ROW_FIELDS = (
     "alert_id",
     "object_id",
@@ -124,19 +124,19 @@ def iso_utc(ms: int) -> str:
 def encode_kafka(record: ScoredRecord) -> bytes:
     """Confluent-framed schemaless Avro body of one scored record."""
     buf = io.BytesIO()
-    buf.write(_CONFLUENT_HEADER.pack(0, SCORED_SCHEMA_ID))
     fastavro.schemaless_writer(buf, scored_schema(), record.avro())
-    return buf.getvalue()
+    return confluent_frame(SCORED_SCHEMA_ID, buf.getvalue())
 
 
 def decode_kafka(data: bytes) -> dict[str, Any]:
     """Read a scored message back; raises ValueError on another framing or schema id."""
-    if len(data) < _CONFLUENT_HEADER.size:
-        raise ValueError("message too short for the Confluent header")
-    magic, schema_id = _CONFLUENT_HEADER.unpack_from(data)
-    if magic != 0 or schema_id != SCORED_SCHEMA_ID:
-        raise ValueError(f"not a scored record: magic {magic}, schema id {schema_id}")
-    body = io.BytesIO(data[_CONFLUENT_HEADER.size :])
+    try:
+        schema_id, body_bytes = split_confluent(data)
+    except DecodeError as exc:
+        raise ValueError(str(exc)) from None
+    if schema_id != SCORED_SCHEMA_ID:
+        raise ValueError(f"not a scored record: schema id {schema_id}")
+    body = io.BytesIO(body_bytes)
     record = fastavro.schemaless_reader(body, scored_schema(), None)
     if not isinstance(record, dict):
         raise ValueError("scored message body is not a record")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import logging
-import struct
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -26,13 +25,12 @@ from typing import Any
 
 import fastavro
 
+from rbc1000.alerts.framing import Framing, confluent_frame
 from rbc1000.alerts.registry import SchemaRegistry
 from rbc1000.alerts.sources import Packet, SourceError, iter_packets
 from rbc1000.stream.kafka_io import MessageSink, OutputRecord
 
 log = logging.getLogger(__name__)
-
-_CONFLUENT_HEADER = struct.Struct(">bI")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,18 +54,13 @@ class Outgoing:
     value: bytes
 
 
-def confluent_frame(schema_id: int, body: bytes) -> bytes:
-    """The Confluent wire format: magic byte 0, 4-byte big-endian schema id, Avro body."""
-    return _CONFLUENT_HEADER.pack(0, schema_id) + body
-
-
 def container_to_confluent(data: bytes, schema_id: int, schema: Any) -> list[bytes]:
     """Re-encode each record of an Avro container with `schema` (parsed, the one `schema_id`
     names) as a Confluent-framed schemaless body."""
     frames = []
     for record in fastavro.reader(io.BytesIO(data)):
         body = io.BytesIO()
-        fastavro.schemaless_writer(body, schema, record)  # type: ignore[arg-type]
+        fastavro.schemaless_writer(body, schema, record)
         frames.append(confluent_frame(schema_id, body.getvalue()))
     return frames
 
@@ -80,7 +73,7 @@ def framing_schema(schema_id: int, schema_dir: Path | None = None, registry_url:
 
 def iter_outgoing(
     paths: Iterable[str | Path],
-    framing: str = "container",
+    framing: Framing = "container",
     schema_id: int | None = None,
     schema: Any = None,
     on_skip: Callable[[str, str], None] | None = None,
@@ -103,7 +96,7 @@ def iter_outgoing(
 
 def _outgoing_of(
     packet: Packet,
-    framing: str,
+    framing: Framing,
     schema_id: int | None,
     schema: Any,
     on_skip: Callable[[str, str], None] | None,

@@ -1,0 +1,1 @@
+"""Pictures a person looks at: stamp rendering and the scored-alert gallery (extra `viz`)."""

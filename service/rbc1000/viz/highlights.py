@@ -2,8 +2,9 @@
 
 `Highlights` keeps, while alerts stream past, the k highest and k lowest `p_real` and the k
 closest to the model's threshold (bounded heaps: memory does not grow with the input).
-`render` draws them as science / reference / difference stamps on a zscale stretch with the
-object id and score, to a PNG (matplotlib's Agg backend, no display needed).
+`render` draws them as science / reference / difference stamps with the object id and score,
+through the shared stamp renderer (`rbc1000.viz.stamps`: zscale, no-data pixels in blue), to a
+PNG (matplotlib's Agg backend, no display needed).
 """
 
 from __future__ import annotations
@@ -16,15 +17,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-import numpy as np
-from astropy.visualization import ZScaleInterval
+from matplotlib.axes import Axes
 
 from rbc1000.alerts.fits import read_stamp
 from rbc1000.model.contract import ModelInfo
 from rbc1000.model.decisions import ScoredAlert
+from rbc1000.viz.stamps import CMAP, stretch
 
 GROUPS = ("most real", "most bogus", "least sure")
-_CMAP = matplotlib.colormaps["gray"].with_extremes(bad="#3b5b92")  # no-data pixels in blue
 STAMPS = ("science", "reference", "difference")
 
 
@@ -61,16 +61,6 @@ class Highlights:
         return len(self._heaps["most real"])
 
 
-def _stretch(stamp: np.ndarray) -> np.ma.MaskedArray:
-    """zscale to [0, 1]; pixels without data (NaN: masked, off the CCD) stay masked."""
-    finite = np.isfinite(stamp)
-    if not finite.any():
-        return np.ma.masked_all(stamp.shape)
-    low, high = ZScaleInterval().get_limits(stamp[finite])
-    scaled = np.clip((stamp - low) / max(high - low, 1e-12), 0.0, 1.0)
-    return np.ma.masked_array(scaled, mask=~finite)
-
-
 def render(highlights: Highlights, info: ModelInfo, path: str | Path) -> Path:
     """Draw the highlights to a PNG at `path` and return the path."""
     groups = highlights.groups()
@@ -100,10 +90,10 @@ def render(highlights: Highlights, info: ModelInfo, path: str | Path) -> Path:
     return path
 
 
-def _draw_stamp(ax: plt.Axes, scored: ScoredAlert, channel: int) -> None:
+def _draw_stamp(ax: Axes, scored: ScoredAlert, channel: int) -> None:
     cut = scored.alert.cutouts
     data = (cut.science, cut.template, cut.difference)[channel]
     if data is not None:
-        ax.imshow(_stretch(read_stamp(data)), cmap=_CMAP, origin="lower", interpolation="nearest")
+        ax.imshow(stretch(read_stamp(data)), cmap=CMAP, origin="lower", interpolation="nearest")
     if channel == 0:
         ax.set_ylabel(f"{scored.alert.object_id}\np={scored.p_real:.3f}", fontsize=7)

@@ -8,13 +8,15 @@ import tarfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from rbc1000.alerts.alert import Alert, DecodeFailure
-from rbc1000.alerts.decoding import Decoder, detect_framing
+from rbc1000.alerts.decoding import Decoder
 from rbc1000.alerts.fits import read_stamp
+from rbc1000.alerts.framing import detect_framing
 from rbc1000.alerts.registry import DEFAULT_SCHEMA_DIR
 from rbc1000.alerts.sources import iter_alerts
 from rbc1000.model.preprocessing import triplet_from_cutouts
@@ -263,7 +265,7 @@ def test_each_writer_schema_is_parsed_once(vendored_alerts: Path, monkeypatch: p
     calls: list[str] = []
     real = decoding.make_plan
 
-    def counting(schema: dict) -> decoding.SchemaPlan:
+    def counting(schema: dict[str, Any]) -> decoding.SchemaPlan:
         calls.append(schema["name"])
         return real(schema)
 

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from rbc1000.cli.main import main
 from tests.conftest import read_manifest
 
 
-def run_json(capsys: pytest.CaptureFixture[str], *paths: Path) -> tuple[int, list[dict]]:
+def run_json(capsys: pytest.CaptureFixture[str], *paths: Path) -> tuple[int, list[dict[str, Any]]]:
     code = main(["inspect", "--json", *map(str, paths)])
     lines = capsys.readouterr().out.splitlines()
     return code, [json.loads(line) for line in lines]

@@ -49,7 +49,7 @@ def scored_run(tmp_path_factory: pytest.TempPathFactory, vendored_alerts: Path, 
             str(model),
             "--batch-size",
             "16",
-            "--threads",
+            "--intra-op-threads",
             "1",
         ]
     )

@@ -13,6 +13,7 @@ from rbc1000.model.decisions import DeadLetter, LabellingLimiter, ScoredAlert, d
 from rbc1000.model.preprocessing import triplet_from_cutouts
 from rbc1000.model.scoring import Scorer
 from rbc1000.ops.metrics import Metrics
+from rbc1000.reasons import Reason
 from tests.support.model_factory import tiny_info
 from tests.support.synthetic_alerts import fits_stamp, make_alert, source_cutouts
 
@@ -46,7 +47,7 @@ def test_decide_with_empty_band_is_threshold_only() -> None:
 
 
 def test_outcomes_in_input_order_with_one_onnx_call(scorer: Scorer) -> None:
-    failure = DecodeFailure(3, DecodeError("bad_avro", "truncated"))
+    failure = DecodeFailure(3, DecodeError(Reason.BAD_AVRO, "truncated"))
     no_cutouts = make_alert(2, Cutouts(None, None, None))
     bad_fits = make_alert(4, Cutouts(b"xx", b"yy", b"zz"))
     good = [make_alert(1), make_alert(5, source_cutouts(0.0, seed=5))]
@@ -61,8 +62,8 @@ def test_outcomes_in_input_order_with_one_onnx_call(scorer: Scorer) -> None:
         "DeadLetter",
         "ScoredAlert",
     ]
-    assert out[1] == DeadLetter("missing_cutouts", out[1].detail, 1)  # type: ignore[union-attr]
-    assert out[2] == DeadLetter("bad_avro", "truncated", 2)
+    assert out[1] == DeadLetter(Reason.MISSING_CUTOUTS, out[1].detail, 1)  # type: ignore[union-attr]
+    assert out[2] == DeadLetter(Reason.BAD_AVRO, "truncated", 2)
     assert isinstance(out[3], DeadLetter) and out[3].index == 3 and out[3].reason != ""
     expected = scorer.score(np.stack([triplet_from_cutouts(a.cutouts) for a in good]))
     for o, alert, p in zip((out[0], out[4]), good, expected.tolist(), strict=True):
@@ -116,7 +117,7 @@ def test_metrics_recorded(scorer: Scorer) -> None:
     batch: list[DecodeResult] = [
         make_alert(1),
         make_alert(2, Cutouts(None, None, None)),
-        DecodeFailure(0, DecodeError("bad_avro")),
+        DecodeFailure(0, DecodeError(Reason.BAD_AVRO)),
     ]
     score_batch(batch, scorer, metrics=metrics)
     get = metrics.registry.get_sample_value

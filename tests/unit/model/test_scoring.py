@@ -11,7 +11,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from rbc1000.model.contract import ContractError
-from rbc1000.model.scoring import ModelWatcher, ProviderError, Scorer, choose_providers
+from rbc1000.model.providers import ProviderError, choose_providers
+from rbc1000.model.scoring import ModelWatcher, Scorer
 from rbc1000.ops.metrics import Metrics
 from tests.support.model_factory import tiny_info, tiny_model, write_tiny_model
 
@@ -86,6 +87,15 @@ def test_cuda_demanded_without_cuda_fails_clearly() -> None:
     with pytest.raises(ProviderError, match="onnxruntime-gpu"):
         choose_providers("cuda")
     assert choose_providers("auto") == ["CPUExecutionProvider"]
+
+
+def test_tensorrt_demanded_without_tensorrt_fails_clearly() -> None:
+    import onnxruntime as ort
+
+    if "TensorrtExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime offers TensorRT")
+    with pytest.raises(ProviderError, match="TensorrtExecutionProvider"):
+        choose_providers("trt")
 
 
 def _replace(path: Path, data: bytes) -> None:

@@ -11,8 +11,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from rbc1000.ops.health import HealthServer, HealthState
-from rbc1000.ops.metrics import METRIC_NAMES, Metrics
+from rbc1000.ops.health import HealthServer, HealthState, NullHealth
+from rbc1000.ops.metrics import METRIC_NAMES, NULL_METRICS, Metrics, NullMetrics
 from tests.support.model_factory import tiny_info
 
 
@@ -78,6 +78,30 @@ def test_liveness_fails_when_the_loop_stalls() -> None:
     now[0] = 11.0
     assert not state.alive()
     state.beat()
+    assert state.alive()
+
+
+def test_null_metrics_record_into_a_registry_of_their_own() -> None:
+    served = Metrics(CollectorRegistry())
+    null = NullMetrics()
+    null.scored.labels(survey="ztf", decision="real").inc()
+    null.set_lag("t", 0, 5)
+    null.forget_partition("t", 0)
+    assert isinstance(NULL_METRICS, Metrics)
+    assert len({id(null.registry), id(NULL_METRICS.registry), id(served.registry)}) == 3
+    assert (
+        served.registry.get_sample_value("rbc_alerts_scored_total", {"survey": "ztf", "decision": "real"})
+        is None
+    )
+
+
+def test_null_health_is_a_health_state_without_stall_limit() -> None:
+    state = NullHealth()
+    state.set_connected(True)
+    state.set_partitions(1)
+    state.set_model_loaded(True)
+    state.beat()
+    assert state.readiness().ready
     assert state.alive()
 
 

@@ -141,3 +141,36 @@ def test_replay_confluent_framing_needs_schema_id() -> None:
         load_settings(ReplaySettings, {"topic": "t", "framing": "confluent"})
     settings = load_settings(ReplaySettings, {"topic": "t", "framing": "confluent", "schema_id": 900})
     assert settings.schema_id == 900
+
+
+def test_topics_flag_takes_repeated_or_comma_separated_names_and_keeps_regex_commas() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    args = parser.parse_args(["--topics", "a,b", "c", "^ztf_[0-9]{6,8}$"])
+    assert load_settings(ServeSettings, _flags(args)).input_topics == ["a", "b", "c", "^ztf_[0-9]{6,8}$"]
+
+
+def test_peek_and_replay_read_the_kafka_settings_of_serve(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rbc1000.ops.settings import PeekSettings
+
+    monkeypatch.setenv("RBC_KAFKA__SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("RBC_KAFKA__SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("RBC_KAFKA__SASL_USERNAME", "me")
+    monkeypatch.setenv("RBC_KAFKA__SASL_PASSWORD", "hunter2")
+    monkeypatch.setenv("RBC_INPUT_TOPICS", "in")  # a serve setting: replay and peek ignore it
+    for settings in (load_settings(PeekSettings, {}), load_settings(ReplaySettings, {"topic": "t"})):
+        config = settings.kafka.client_config()
+        assert config["sasl.password"] == "hunter2" and config["security.protocol"] == "SASL_SSL"
+
+
+def test_score_settings_share_serve_names_with_their_own_thread_default() -> None:
+    from rbc1000.ops.settings import ScoreSettings
+
+    shared = {"model_path", "provider", "intra_op_threads", "batch_size", "include_packet"}
+    assert shared <= set(ScoreSettings.model_fields) & set(ServeSettings.model_fields)
+    assert (
+        ScoreSettings().intra_op_threads == 0
+        and load_settings(ServeSettings, {"input_topics": ["a"]}).intra_op_threads == 1
+    )

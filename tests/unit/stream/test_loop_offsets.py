@@ -102,7 +102,8 @@ class FlakyScorer:
 
     def __init__(self, inner: Scorer, poison_index: int | None, broken: bool = False) -> None:
         self.inner, self.info, self.calls = inner, inner.info, 0
-        self.poison_index, self.broken, self.poison = poison_index, broken, None
+        self.poison_index, self.broken = poison_index, broken
+        self.poison: np.ndarray | None = None
 
     def score(self, triplets: np.ndarray) -> np.ndarray:
         self.calls += 1
@@ -110,7 +111,8 @@ class FlakyScorer:
             raise RuntimeError("device lost")
         if self.poison is None and self.poison_index is not None:
             self.poison = triplets[self.poison_index].copy()
-        if any(np.array_equal(t, self.poison) for t in triplets):
+        poison = self.poison
+        if poison is not None and any(np.array_equal(t, poison) for t in triplets):
             raise RuntimeError("poisoned input")
         return self.inner.score(triplets)
 
@@ -139,8 +141,8 @@ def test_unreachable_registry_stops_without_dead_letter_or_commit(
 ) -> None:
     frame = b"\x00\x00\x00\x03\x84" + b"body"  # Confluent frame, schema id 900
     source, sink = FakeSource.of(messages([packets[0], frame])), FakeSink()
-    proc = processor(source, sink, scorer, registry_url="http://127.0.0.1:9/")
-    proc.decoder = Decoder(schema_dir=Path("/nonexistent"), registry_url="http://127.0.0.1:9/")
+    decoder = Decoder(schema_dir=Path("/nonexistent"), registry_url="http://127.0.0.1:9/")
+    proc = processor(source, sink, scorer, decoder=decoder, registry_url="http://127.0.0.1:9/")
     with pytest.raises(TransientError, match="registry_unavailable"):
         proc.run()
     assert sink.on("rbc.dead-letter") == []

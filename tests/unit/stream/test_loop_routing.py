@@ -4,21 +4,27 @@ within the rate cap, dead letters with reason and source for everything else."""
 from __future__ import annotations
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from rbc1000.alerts.alert import Alert
 from rbc1000.alerts.decoding import Decoder
 from rbc1000.model.decisions import LabellingLimiter, decide
 from rbc1000.model.preprocessing import triplet_from_cutouts
 from rbc1000.model.scoring import Scorer
+from rbc1000.ops.health import HealthState
+from rbc1000.ops.metrics import Metrics
+from rbc1000.stream.loop import StreamProcessor
 from rbc1000.stream.records import decode_kafka
 from tests.support.alert_factory import container, read_records
 from tests.support.kafka_fakes import (
     ALERTS,
     FakeSink,
     FakeSource,
+    collaborators,
     header,
     messages,
     processor,
+    settings,
     vendored,
 )
 
@@ -107,3 +113,19 @@ def test_packet_bytes_can_be_left_out(scorer: Scorer, with_cutouts: list[bytes])
     source, sink = FakeSource.of(messages(with_cutouts[:2])), FakeSink()
     processor(source, sink, scorer, include_packet=False).run()
     assert [decode_kafka(r.value)["alert_packet"] for r in sink.on("rbc.scored")] == [None, None]
+
+
+def test_metrics_and_health_given_follow_the_stream(scorer: Scorer, with_cutouts: list[bytes]) -> None:
+    metrics, health = Metrics(CollectorRegistry()), HealthState()
+    source, sink = FakeSource.of(messages([*with_cutouts[:3], None])), FakeSink()
+    parts = collaborators(source, sink, scorer, metrics=metrics, health=health)
+    StreamProcessor(settings(), parts).run()
+    get = metrics.registry.get_sample_value
+    consumed = [s for f in metrics.registry.collect() if f.name == "rbc_alerts_consumed" for s in f.samples]
+    assert sum(s.value for s in consumed if s.name.endswith("_total")) == 4
+    assert get("rbc_alerts_consumed_total", {"survey": "unknown"}) == 1  # the empty message
+    assert get("rbc_decode_latency_seconds_count") == 4
+    assert get("rbc_end_to_end_latency_seconds_count") == 3  # one per acknowledged scored record
+    assert get("rbc_alerts_dead_lettered_total", {"survey": "unknown", "reason": "empty_message"}) == 1
+    assert health.readiness().partitions == 1
+    assert health.readiness().connected

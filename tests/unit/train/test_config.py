@@ -51,3 +51,13 @@ def test_min_updates_stretches_small_stages_only() -> None:
     assert stage_schedule(500, cfg) == (80, 64)  # 5 batches an epoch: 80 epochs
     assert stage_schedule(10_000, cfg) == (10, 8)  # already 1000 steps
     assert stage_schedule(500, RunConfig(datasets=["a"], epochs=10, lr_step=8)) == (10, 8)
+
+
+def test_run_flags_come_from_the_one_generator_with_help_from_the_model() -> None:
+    parser = argparse.ArgumentParser()
+    add_config_flags(parser)
+    text = " ".join(parser.format_help().split())
+    assert "epochs per stage (default: 100)" in text
+    assert "--rebalance-k, --no-rebalance-k" in text
+    for name, field in RunConfig.model_fields.items():
+        assert str(field.description).split(" (")[0].split(";")[0][:20] in text, name

@@ -154,15 +154,17 @@ def _write_alerts(tmp_path: Path, ids: list[int]) -> Path:
     path = next(p for p in sorted(source.rglob("*.avro")) if "schema3.3" in p.name)
     with path.open("rb") as handle:
         reader = fastavro.reader(handle)
-        schema, record = reader.writer_schema, dict(next(iter(reader)))  # type: ignore[arg-type]
+        schema, first = reader.writer_schema, next(iter(reader))
+    assert isinstance(first, dict)  # an alert schema is a record
+    record = dict(first)
     out = tmp_path / "alerts"
     out.mkdir()
     for n, alert_id in enumerate(ids):
         stamps = _stamps(1, seed=n)[0]
-        record = {**record, "candid": alert_id, "candidate": {**record["candidate"], "candid": alert_id}}  # type: ignore[dict-item]
+        record = {**record, "candid": alert_id, "candidate": {**record["candidate"], "candid": alert_id}}
         for key, channel in (("cutoutScience", 0), ("cutoutTemplate", 1), ("cutoutDifference", 2)):
             stamp = _gz_fits(stamps[..., channel])
-            record[key] = {**record[key], "stampData": stamp}  # type: ignore[dict-item]
+            record[key] = {**record[key], "stampData": stamp}
         with (out / f"{alert_id}.avro").open("wb") as handle:
             fastavro.writer(handle, fastavro.parse_schema(schema, named_schemas={}), [record])
     (out / "broken.avro").write_bytes(b"Obj\x01 truncated")

@@ -16,9 +16,10 @@ import rbc1000.train.method.stages as pipeline
 from rbc1000.model.contract import ModelInfo
 from rbc1000.model.preprocessing import PREPROCESSING_VERSION
 from rbc1000.train.cli.main import main as rbc_train
-from rbc1000.train.method.config import RunConfig
+from rbc1000.train.method.config import RunConfig, load_config
 from rbc1000.train.nn.export import ExportError, check_parity, to_onnx_bytes
 from rbc1000.train.nn.networks import build_model
+from rbc1000.train.nn.trainer import train_stage
 
 N = 240
 TINY = [
@@ -115,7 +116,7 @@ def test_resume_after_interruption_finishes_the_same_run(
     finished_run: Path, data_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_dir = tmp_path / "interrupted"
-    real_train = pipeline.train_stage
+    real_train = train_stage  # what the pipeline calls; the patches below wrap it
     calls: list[str] = []
 
     def dies_on_third(*args: object, **kwargs: object) -> object:
@@ -143,7 +144,7 @@ def test_resume_after_interruption_finishes_the_same_run(
 
 def test_resume_refuses_other_settings(finished_run: Path) -> None:
     cfg = RunConfig.model_validate(
-        {**pipeline.load_config(finished_run / "config.yaml", {}).model_dump(), "epochs": 7}
+        {**load_config(finished_run / "config.yaml", {}).model_dump(), "epochs": 7}
     )
     with pytest.raises(ValueError, match="epochs"):
         pipeline.prepare_run_dir(cfg)

@@ -1,0 +1,1 @@
+"""The `rbc-train` command line: thin sub-commands over the library."""

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rbc1000.ops.cli_flags import UsageError
+
+if TYPE_CHECKING:
+    from rbc1000.model.contract import ModelInfo
+    from rbc1000.train.data.dataset import TripletDataset
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -65,76 +71,80 @@ def score_onnx(model: Path, x: object, batch_size: int = 512) -> object:
 def run(args: argparse.Namespace) -> int:
     """Print (and optionally save) the metrics table."""
     import numpy as np
+
+    from rbc1000.train.report.paper_metrics import compute_metrics, jsonable
+
+    info = _model_info(args.model)
+    part = _evaluation_set(args)
+    p = score_onnx(args.model, part.x, args.batch_size)
+    metrics = jsonable(compute_metrics(part.y, np.asarray(p), args.threshold))
+    print(_table(args, part, info, metrics))
+    if args.json:
+        summary = {
+            "model": str(args.model),
+            "dataset": part.name,
+            "split": args.split,
+            "n": len(part),
+            "proxy_labels": bool(part.proxy.any()),
+            "metrics": metrics,
+        }
+        args.json.write_text(json.dumps(summary, indent=2))
+    return 0
+
+
+def _model_info(model: Path) -> ModelInfo:
+    """The contract metadata of an exported model; a usage error when it has none."""
     import onnx
 
     from rbc1000.model.contract import ContractError, ModelInfo
-    from rbc1000.train.method.run_data import ensure_splits, load_datasets, trained_ids
-    from rbc1000.train.report.paper_metrics import compute_metrics, jsonable
-    from rbc1000.train.report.run_report import table_markdown
 
-    if not args.model.is_file():
-        print(f"rbc-train evaluate: no model at {args.model}", file=sys.stderr)
-        return 2
+    if not model.is_file():
+        raise UsageError(f"no model at {model}")
     try:
-        meta = {p.key: p.value for p in onnx.load(str(args.model), load_external_data=False).metadata_props}
-        info = ModelInfo.from_metadata(meta)
+        meta = {p.key: p.value for p in onnx.load(str(model), load_external_data=False).metadata_props}
+        return ModelInfo.from_metadata(meta)
     except ContractError as exc:
-        print(f"rbc-train evaluate: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
+
+
+def _evaluation_set(args: argparse.Namespace) -> TripletDataset:
+    """The split asked for, narrowed to proxy labels and to samples a run never saw if asked."""
+    import numpy as np
+
     from rbc1000.train.data.loaders import DatasetError
+    from rbc1000.train.method.run_data import ensure_splits, load_datasets, trained_ids
 
     try:
         ds = ensure_splits(load_datasets(args.datasets))
     except DatasetError as exc:
-        print(f"rbc-train evaluate: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     part = ds if args.split == "all" else ds.split(args.split)
     if args.proxy_only:
         part = part.subset(np.flatnonzero(part.proxy), f"{part.name}:proxy-labelled")
-    if args.unseen_by is not None:
-        if not (args.unseen_by / "config.yaml").is_file():
-            print(
-                f"rbc-train evaluate: {args.unseen_by} is not a run directory (no config.yaml)",
-                file=sys.stderr,
-            )
-            return 2
-        try:
-            seen = trained_ids(args.unseen_by, (args.datasets, ds))
-        except (DatasetError, ValueError) as exc:
-            print(
-                f"rbc-train evaluate: cannot rebuild the samples {args.unseen_by} trained on: {exc}",
-                file=sys.stderr,
-            )
-            return 2
-        unseen = np.array([i not in seen for i in part.ids.astype(str)], dtype=bool)
-        part = part.subset(np.flatnonzero(unseen), f"{part.name}:unseen-by-{args.unseen_by.name}")
-    p = score_onnx(args.model, part.x, args.batch_size)
-    metrics = jsonable(compute_metrics(part.y, np.asarray(p), args.threshold))
+    if args.unseen_by is None:
+        return part
+    if not (args.unseen_by / "config.yaml").is_file():
+        raise UsageError(f"{args.unseen_by} is not a run directory (no config.yaml)")
+    try:
+        seen = trained_ids(args.unseen_by, (args.datasets, ds))
+    except (DatasetError, ValueError) as exc:
+        raise UsageError(f"cannot rebuild the samples {args.unseen_by} trained on: {exc}") from None
+    unseen = np.array([i not in seen for i in part.ids.astype(str)], dtype=bool)
+    return part.subset(np.flatnonzero(unseen), f"{part.name}:unseen-by-{args.unseen_by.name}")
+
+
+def _table(args: argparse.Namespace, part: TripletDataset, info: ModelInfo, metrics: dict[str, Any]) -> str:
+    """The Markdown table: this evaluation, then what the model recorded at export."""
+    from rbc1000.train.report.run_report import table_markdown
+
     n_proxy = int(part.proxy.sum())
     proxy = f" ({n_proxy} of them with PROXY labels from ZTF drb)" if n_proxy else ""
     rows = [(f"{info.name} {info.version}", metrics)]
     recorded = info.test_metrics()
     if recorded:
         rows.append((f"recorded at export ({recorded.get('dataset', '?')})", recorded))
-    print(
-        table_markdown(
-            rows,
-            f"{part.name} split={args.split}, n={len(part)}, "
-            f"real={int(part.y.sum())}, threshold={args.threshold}{proxy}",
-        )
+    title = (
+        f"{part.name} split={args.split}, n={len(part)}, "
+        f"real={int(part.y.sum())}, threshold={args.threshold}{proxy}"
     )
-    if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "model": str(args.model),
-                    "dataset": part.name,
-                    "split": args.split,
-                    "n": len(part),
-                    "proxy_labels": bool(part.proxy.any()),
-                    "metrics": metrics,
-                },
-                indent=2,
-            )
-        )
-    return 0
+    return table_markdown(rows, title)

@@ -6,6 +6,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +39,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=0.95,
         help="share of validation decisions outside the low-confidence band "
         "that must be right (default 0.95)",
+    )
+    parser.add_argument(
+        "--fp16",
+        action="store_true",
+        help="also write <out>.fp16.onnx (float16 body, float32 input and output), refused unless "
+        "p_real stays within 1e-3 of FP32 and no real/bogus decision outside the band swaps",
+    )
+    parser.add_argument(
+        "--fp16-alerts",
+        nargs="+",
+        type=Path,
+        default=[],
+        help="alert files or folders whose triplets join the run's test samples in the FP16 check",
     )
 
 
@@ -106,5 +123,24 @@ def run(args: argparse.Namespace) -> int:
         f"{stage['label']}: threshold {threshold:.4f}, low-confidence band "
         f"[{band[0]:.4f}, {band[1]:.4f}], parity max |diff| {diff:.2e} on "
         f"{min(256, len(np.load(args.run_dir / PARITY_FILE)))} samples"
+    )
+    return _export_fp16(args, np.load(args.run_dir / PARITY_FILE)) if args.fp16 else 0
+
+
+def _export_fp16(args: argparse.Namespace, parity_x: np.ndarray) -> int:
+    """Write the FP16 variant of args.out, checked on the run's test samples and any alerts given."""
+    import numpy as np
+
+    from rbc1000.train.nn.fp16 import Fp16Error, alert_triplets, export_fp16
+
+    x = np.concatenate([parity_x[:256], alert_triplets(args.fp16_alerts)]) if args.fp16_alerts else parity_x
+    try:
+        path, parity = export_fp16(args.out, x)
+    except Fp16Error as exc:
+        print(f"rbc-train export: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"wrote {path}: FP16 parity max |diff| {parity.max_abs_diff:.2e} on {parity.samples} "
+        f"triplets, {parity.decision_changes} real/bogus swaps, {parity.band_moves} band-edge crossings"
     )
     return 0

@@ -27,11 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from rbc1000.train.method.stages import run_pipeline
     from rbc1000.train.report.run_report import write_report
 
-    try:
-        cfg = load_config(args.config, vars(args))
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"rbc-train run: {exc}", file=sys.stderr)
-        return 2
+    cfg = load_config(args.config, vars(args))  # a SettingsError exits 2 through the dispatcher
     try:
         run_pipeline(cfg)
     except (DatasetError, ValueError) as exc:

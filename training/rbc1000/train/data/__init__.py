@@ -1,0 +1,1 @@
+"""Training data: the in-memory triplet dataset, loaders, fixed splits and the simulator."""

@@ -132,7 +132,8 @@ def remove_transient(alert: SourceAlert) -> Background:
 
 def _quietest_patch(diff: np.ndarray, disc: np.ndarray, sigma: float) -> np.ndarray:
     """Pixels of `diff` under `disc` moved 16-20 px away: the finite patch with least signal."""
-    best, best_score = None, np.inf
+    best: np.ndarray | None = None
+    best_score = np.inf
     for dy, dx in ((20, 0), (-20, 0), (0, 20), (0, -20), (16, 16), (-16, 16), (16, -16), (-16, -16)):
         patch = np.roll(diff, (dy, dx), axis=(0, 1))[disc]
         score = float(np.max(np.abs(patch))) / sigma if np.isfinite(patch).all() else np.inf
@@ -244,7 +245,8 @@ def _maybe_tqdm(items: list[str], progress: bool, desc: str) -> Iterable[str]:
         return items
     from tqdm import tqdm
 
-    return tqdm(items, desc=desc, unit="sample")
+    bar: Iterable[str] = tqdm(items, desc=desc, unit="sample")
+    return bar
 
 
 def prepare(

@@ -58,12 +58,13 @@ def log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
 
 def psf(fwhm: float, cy: float, cx: float, beta: float | None = None) -> np.ndarray:
     """Unit-flux PSF at (cy, cx): Gaussian when beta is None, else Moffat of index beta."""
-    r2 = (_YY - np.float32(cy)) ** 2 + (_XX - np.float32(cx)) ** 2
+    r2: np.ndarray = (_YY - np.float32(cy)) ** 2 + (_XX - np.float32(cx)) ** 2
     if beta is None:
         s2 = (fwhm / 2.3548) ** 2
         return (np.exp(-r2 / (2 * s2)) / (2 * np.pi * s2)).astype(np.float32)
     alpha2 = (fwhm / (2 * np.sqrt(2 ** (1 / beta) - 1))) ** 2
-    return ((beta - 1) / (np.pi * alpha2) * (1 + r2 / alpha2) ** -beta).astype(np.float32)
+    moffat: np.ndarray = ((beta - 1) / (np.pi * alpha2) * (1 + r2 / alpha2) ** -beta).astype(np.float32)
+    return moffat
 
 
 def draw_psf(rng: np.random.Generator, fwhm: float, dy: float = 0.0, dx: float = 0.0) -> np.ndarray:

@@ -1,20 +1,22 @@
 """The one typed configuration of a training run, loaded from YAML, overridable by flags.
 
 Every field of `RunConfig` is also a command-line flag (`--field-name`), generated from the
-model so the two cannot drift apart. The resolved configuration is saved as `config.yaml` in
+model by the generator every `rbc` command uses (`rbc1000.ops.cli_flags`), so the two cannot
+drift apart. The resolved configuration is saved as `config.yaml` in
 the run directory, which is how a run is resumed and how an export finds its dataset.
 """
 
 from __future__ import annotations
 
 import argparse
-import types
-import typing
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from rbc1000.ops.cli_flags import add_settings_flags
+from rbc1000.ops.settings import SettingsError, problem_lines
 
 ModelName = Literal["compact", "compact-coord", "resnet18-224"]
 SelectMetric = Literal["Pre", "Acc", "Rec", "F1", "MCC", "AP", "Sum"]
@@ -75,53 +77,34 @@ class RunConfig(BaseModel):
         return self
 
 
-def _flag_type(annotation: Any) -> tuple[Any, dict[str, Any]]:
-    """argparse keyword arguments for a field annotation."""
-    origin = get_origin(annotation)
-    if origin is Literal:
-        return str, {"choices": list(get_args(annotation))}
-    if origin in (list, typing.List):  # noqa: UP006
-        return str, {"nargs": "+"}
-    if origin in (typing.Union, types.UnionType):
-        return str, {}
-    if annotation is bool:
-        return None, {"action": argparse.BooleanOptionalAction}
-    return annotation, {}
-
-
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """Add `--config YAML` and one flag per RunConfig field (default: unset, YAML wins)."""
-    parser.add_argument("--config", type=Path, help="YAML file of RunConfig fields")
-    group = parser.add_argument_group("run configuration (each overrides the YAML)")
-    for name, field in RunConfig.model_fields.items():
-        kind, extra = _flag_type(field.annotation)
-        if kind is not None:
-            extra["type"] = kind
-        default = field.get_default(call_default_factory=True)
-        group.add_argument(
-            f"--{name.replace('_', '-')}",
-            dest=name,
-            default=None,
-            help=f"{field.description} (default: {default})",
-            **extra,
-        )
+    add_settings_flags(
+        parser,
+        RunConfig,
+        title="run configuration (each overrides the YAML)",
+        config_help="YAML file of RunConfig fields",
+    )
 
 
 def load_config(path: Path | None, overrides: dict[str, Any]) -> RunConfig:
-    """RunConfig from a YAML file (optional) with non-None `overrides` on top."""
+    """RunConfig from a YAML file (optional) with non-None `overrides` on top.
+
+    Raises SettingsError (a ValueError) naming each problem, for the command line's error path.
+    """
     data: dict[str, Any] = {}
     if path is not None:
         if not path.is_file():
-            raise FileNotFoundError(f"config {path} not found; see training/configs/ for examples")
+            raise SettingsError(f"config {path} not found; see training/configs/ for examples")
         data = yaml.safe_load(path.read_text()) or {}
         if not isinstance(data, dict):
-            raise ValueError(f"config {path} must be a YAML mapping of RunConfig fields")
+            raise SettingsError(f"config {path} must be a YAML mapping of RunConfig fields")
     fields = RunConfig.model_fields
     data.update({k: v for k, v in overrides.items() if v is not None and k in fields})
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise ValueError(f"invalid run configuration:\n{exc}") from exc
+        raise SettingsError(*problem_lines(exc)) from None
 
 
 def save_config(config: RunConfig, path: Path) -> None:

@@ -24,7 +24,8 @@ def uncertainty(p_real: np.ndarray, measure: str = "least_confidence") -> np.nda
         return -(top - (1.0 - top))
     if measure == "entropy":
         q = np.clip(np.stack([p, 1.0 - p]), 1e-12, 1.0)
-        return -(q * np.log(q)).sum(axis=0)
+        entropy: np.ndarray = -(q * np.log(q)).sum(axis=0)
+        return entropy
     raise ValueError(f"unknown selection measure {measure!r}; choose one of {MEASURES}")
 
 

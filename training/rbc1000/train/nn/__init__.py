@@ -1,0 +1,1 @@
+"""Networks, the training loop of one stage, and ONNX export."""

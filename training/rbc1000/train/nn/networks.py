@@ -66,7 +66,8 @@ class CompactNet(nn.Module):
             x = torch.cat([x, self.radius.expand(x.shape[0], 1, 63, 63)], dim=1)
         f = self.features(x)
         pooled = torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1)
-        return self.head(self.dropout(pooled))
+        logits: torch.Tensor = self.head(self.dropout(pooled))
+        return logits
 
 
 class Upsampled(nn.Module):
@@ -79,7 +80,8 @@ class Upsampled(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=True)
-        return self.net(x)
+        logits: torch.Tensor = self.net(x)
+        return logits
 
 
 def build_model(name: str) -> nn.Module:

@@ -1,0 +1,1 @@
+"""The paper's metrics, the stage table and plots of a run, dataset galleries."""

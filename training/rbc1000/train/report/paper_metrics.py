@@ -72,7 +72,8 @@ def compute_metrics(y_true: np.ndarray, p_real: np.ndarray, threshold: float = 0
 def confusion(y_true: np.ndarray, p_real: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """2 x 2 confusion matrix [[TN, FP], [FN, TP]], always 2 x 2 even for one-class input."""
     pred = (np.asarray(p_real) > threshold).astype(np.int64)
-    return skm.confusion_matrix(np.asarray(y_true).astype(np.int64), pred, labels=[0, 1])
+    matrix: np.ndarray = skm.confusion_matrix(np.asarray(y_true).astype(np.int64), pred, labels=[0, 1])
+    return matrix
 
 
 def jsonable(values: dict[str, float]) -> dict[str, float | None]:

@@ -1,0 +1,128 @@
+"""The flag generator: help from the model, only given flags back, nested Kafka, no secret flags."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+from pydantic import BaseModel, Field, SecretStr
+
+from rbc1000.ops.cli_flags import add_settings_flags, flag_name, given_flags
+from rbc1000.ops.settings import KafkaSettings, PeekSettings, ServeSettings, load_settings
+
+
+class Inner(BaseModel):
+    host: str = Field(default="h:1", description="where the thing is")
+    token: SecretStr | None = None
+    extra: dict[str, str] = Field(default_factory=dict, description="anything else")
+
+
+class Outer(BaseModel):
+    kafka: Inner = Field(default_factory=Inner)
+    wait_s: float = Field(default=0.5, description="seconds to wait")
+    name: str = Field(default="n0", description="what to call it")
+    loud: bool = Field(default=True, description="say it aloud")
+    items: list[str] = Field(default_factory=list, description="some items")
+
+
+def _parser(model: type[BaseModel]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="t")
+    add_settings_flags(parser, model)
+    return parser
+
+
+def _help_text(parser: argparse.ArgumentParser) -> str:
+    return " ".join(parser.format_help().split())  # argparse wraps lines; compare words
+
+
+def test_help_shows_description_default_and_environment_from_the_model() -> None:
+    text = _help_text(_parser(ServeSettings))
+    assert "consumer group id (default: rbc-scorer; env RBC_GROUP_ID)" in text
+    assert "(default: 256; env RBC_BATCH_SIZE)" in text
+    assert "env RBC_KAFKA__SASL_USERNAME" in text
+    plain = _help_text(_parser(Outer))
+    assert "seconds to wait (default: 0.5)" in plain and "env" not in plain.split("default: 0.5")[1][:5]
+
+
+def test_secrets_get_no_flag_and_the_help_says_where_they_come_from() -> None:
+    parser = _parser(ServeSettings)
+    options = set(parser._option_string_actions)
+    assert not any("password" in o for o in options)
+    assert "--kafka-sasl-username" in options and "--kafka-ssl-ca-location" in options
+    text = _help_text(parser)
+    assert "RBC_KAFKA__SASL_PASSWORD" in text and "RBC_KAFKA__SSL_KEY_PASSWORD" in text
+    assert "no flag" in text
+    assert not any("token" in o for o in _parser(Outer)._option_string_actions)
+
+
+def test_only_the_flags_given_come_back_nested_like_the_model() -> None:
+    parser = _parser(Outer)
+    assert given_flags(parser.parse_args([]), Outer) == {}
+    args = parser.parse_args(
+        [
+            "--wait",
+            "2",
+            "--no-loud",
+            "--kafka-host",
+            "x:9",
+            "--kafka-option",
+            "a.b=1",
+            "--kafka-option",
+            "c==",
+        ]
+    )
+    assert given_flags(args, Outer) == {
+        "kafka": {"host": "x:9", "extra": {"a.b": "1", "c": "="}},
+        "wait_s": 2.0,
+        "loud": False,
+    }
+
+
+def test_nested_kafka_flags_reach_the_client_config() -> None:
+    parser = _parser(PeekSettings)
+    args = parser.parse_args(
+        [
+            "--bootstrap",
+            "b:9093",
+            "--kafka-security-protocol",
+            "SSL",
+            "--kafka-ssl-ca-location",
+            "/ca.pem",
+            "--kafka-option",
+            "fetch.wait.max.ms=50",
+            "--max",
+            "3",
+        ]
+    )
+    settings = load_settings(PeekSettings, given_flags(args, PeekSettings))
+    assert settings.max_messages == 3 and settings.topic == "rbc.scored"
+    assert settings.kafka.client_config() == {
+        **KafkaSettings().client_config(),
+        "bootstrap.servers": "b:9093",
+        "security.protocol": "SSL",
+        "ssl.ca.location": "/ca.pem",
+        "fetch.wait.max.ms": "50",
+    }
+
+
+@pytest.mark.parametrize(
+    "path, flag",
+    [
+        ("batch_max_wait_s", "batch-max-wait"),
+        ("labelling_rate_per_s", "labelling-rate"),
+        ("intra_op_threads", "intra-op-threads"),
+        ("model_path", "model"),
+        ("kafka.bootstrap_servers", "bootstrap"),
+        ("kafka.sasl_username", "kafka-sasl-username"),
+        ("kafka.extra", "kafka-option"),
+    ],
+)
+def test_flag_names_are_mechanical_but_for_the_short_names(path: str, flag: str) -> None:
+    assert flag_name(path) == flag
+
+
+def test_malformed_key_value_is_a_usage_error() -> None:
+    parser = _parser(ServeSettings)
+    parser.exit_on_error = False
+    with pytest.raises(argparse.ArgumentError, match="KEY=VALUE"):
+        parser.parse_args(["--kafka-option", "no-equals-sign"])
