@@ -1,9 +1,10 @@
 """The Dockerfile, compose stack, Prometheus and Grafana files agree with the code they run.
 
-Docker does not run here, so these tests check what can be checked without a daemon: the
+These tests need no Docker daemon (scripts/test-container.sh builds and runs the images): the
 image's entry command is the `rbc serve` the integration tests run, the compose commands and
-environment are accepted by the service's own argument parser and settings, and the
-dashboard only queries metrics the service exports.
+environment are accepted by the service's own argument parser and settings, the compose file
+keeps to what both `docker compose` v2 and docker-compose 1.29 accept, and the dashboard only
+queries metrics the service exports.
 """
 
 from __future__ import annotations
@@ -63,9 +64,9 @@ def _parse(command: str, argv: list[str]) -> argparse.Namespace:
 
 
 def test_image_runs_the_serve_command_the_integration_tests_run() -> None:
-    ins = _instructions()
-    entry = _exec_form(next(a for w, a in ins if w == "ENTRYPOINT"))
-    cmd = _exec_form(next(a for w, a in ins if w == "CMD"))
+    ins = _instructions()  # the last stage is the scoring image
+    entry = _exec_form([a for w, a in ins if w == "ENTRYPOINT"][-1])
+    cmd = _exec_form([a for w, a in ins if w == "CMD"][-1])
     assert [*entry, *cmd] == SERVE_ARGV
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts[entry[0]] == "rbc1000.cli.main:main"
@@ -76,27 +77,86 @@ def test_image_is_slim_non_root_and_checks_health() -> None:
     text = DOCKERFILE.read_text()
     users = [a for w, a in ins if w == "USER"]
     assert users and users[-1] not in ("root", "0")
-    health = next(a for w, a in ins if w == "HEALTHCHECK")
+    health = [a for w, a in ins if w == "HEALTHCHECK"][-1]
     assert "/healthz" in health
-    exposed = [int(a) for w, a in ins if w == "EXPOSE"]
-    assert exposed == [ServeSettings.model_fields["metrics_port"].default]
+    exposed = [int(a) for w, a in ins if w == "EXPOSE"][-1]
+    assert exposed == ServeSettings.model_fields["metrics_port"].default
     commands = "\n".join(a for _, a in ins)  # instructions only, not the comments
     assert "--frozen" in commands and "--no-dev" in commands and "uv.lock" in commands
-    assert "--extra" not in commands and "--all-extras" not in commands
-    assert "torch" not in commands
+    assert "--all-extras" not in commands and "torch" not in commands
     stages = re.findall(r"^FROM\s+(\S+)\s+AS\s+(\S+)", text, re.M)
     bases = {alias: image for image, alias in stages}
-    assert {"base-cpu", "base-gpu", "build", "runtime"} <= set(bases)
+    assert {"base-cpu", "base-gpu", "native", "build", "build-label", "label", "runtime"} <= set(bases)
+    # The scoring image is the last stage (the default target) and takes the core environment,
+    # not the labelling app's extra.
+    assert stages[-1][1] == "runtime"
+    runtime = text.split("AS runtime", 1)[1]
+    assert "--from=build " in runtime and "build-label" not in runtime
+    assert "--extra label" in text.split("AS build-label", 1)[1].split("\nFROM ", 1)[0]
     assert "onnxruntime-gpu" in text
     assert re.search(r"^ARG GPU_BASE=nvidia/cuda:\S+cudnn\S*runtime", text, re.M)
+
+
+def test_image_takes_its_interpreter_from_the_base_and_pins_it() -> None:
+    text = DOCKERFILE.read_text()
+    assert "UV_PYTHON_DOWNLOADS=never" in text and "only-managed" not in text
+    assert re.search(r"^ARG CPU_BASE=python:3\.1[1-9]\.\d+-slim-\S+", text, re.M)
+    assert re.search(r"^ARG CPU_PYTHON=3\.1[1-9]\.\d+$", text, re.M)
+    assert "ARG EXTRA_CA_CERTS" in text and "update-ca-certificates" in text
+    assert "rbc1000_native-" in text  # the compiled core, from the native stage
+
+
+def test_image_environment_names_only_known_settings() -> None:
+    """The settings refuse an unknown RBC_ variable, so one in the image would stop every command."""
+    from rbc1000.ops.env_check import unknown_variables
+    from rbc1000.ops.settings import settings_models
+
+    names = {m for w, a in _instructions() if w == "ENV" for m in re.findall(r"\b(RBC_[A-Z0-9_]+)=", a)}
+    assert {"RBC_MODEL_PATH", "RBC_METRICS_PORT", "RBC_DATABASE_URL"} <= names
+    assert unknown_variables(dict.fromkeys(names, ""), settings_models()) == []
+
+
+def test_dockerignore_lets_in_only_what_the_image_needs() -> None:
+    lines = [
+        ln.strip()
+        for ln in (ROOT / ".dockerignore").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
+    assert lines[0] == "*"
+    allowed = {ln[1:] for ln in lines if ln.startswith("!")}
+    assert allowed == {
+        "pyproject.toml",
+        "uv.lock",
+        "README.md",
+        "schemas",
+        "models",
+        "service",
+        "training",
+        "native",
+    }
+    copied = {a.split()[0].rstrip("/") for w, a in _instructions() if w == "COPY" and "--from" not in a}
+    assert copied <= allowed, copied - allowed
 
 
 def test_compose_parses_and_services_exist() -> None:
     compose = _compose()
     services = compose["services"]
-    assert {"kafka", "rbc", "prometheus", "grafana"} <= set(services)
-    assert services["kafka"]["image"].startswith("apache/kafka:")
-    assert "controller" in services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]
+    assert {"kafka", "rbc", "label", "prometheus", "grafana"} <= set(services)
+    # Kafka and Prometheus are built from Debian packages, not pulled from a registry.
+    for name, context in (("kafka", "kafka"), ("prometheus", "prometheus")):
+        assert services[name]["build"]["context"] == context
+        assert (DEPLOY / context / "Dockerfile").is_file()
+    assert services["label"]["build"]["target"] == "label"
+
+
+def test_compose_file_suits_compose_v2_and_docker_compose_1_29() -> None:
+    compose = _compose()
+    # docker-compose 1.29 rejects a top-level `name:`; v2 warns about `version:`.
+    assert set(compose) <= {"services", "volumes", "networks"}
+    for name, service in compose["services"].items():
+        assert "image" in service, f"{name}: an image name, so a built image is reused"
+        for port in service.get("ports", []):
+            assert re.fullmatch(r"\$\{RBC_PORT_[A-Z_]+:-\d+\}:\d+", str(port)), port
 
 
 @pytest.mark.parametrize("name", ["rbc", "rbc-gpu"])
@@ -115,7 +175,7 @@ def test_compose_serve_command_and_environment_are_valid_settings(
     settings = load_settings(ServeSettings, _flags(args), None)
     assert settings.input_topics
     port = settings.metrics_port
-    published = [p for p in service["ports"] if str(p).endswith(f":{port}")]
+    published = [p for p in service["ports"] if str(p).endswith(f"}}:{port}")]
     assert published, f"{name} does not publish its metrics port {port}"
     assert str(settings.model_path).startswith("/app/models/")
     assert any(v.endswith(":/app/models:ro") for v in service["volumes"])
@@ -127,12 +187,19 @@ def test_compose_replay_command_parses() -> None:
     assert args.topic in _compose()["services"]["rbc"]["command"]
 
 
-def test_prometheus_scrapes_the_service_port() -> None:
-    prom = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
-    targets = [t for job in prom["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]]
-    port = _compose()["services"]["rbc"]["environment"]["RBC_METRICS_PORT"]
-    assert f"rbc:{port}" in targets
-    assert all(job.get("metrics_path", "/metrics") == "/metrics" for job in prom["scrape_configs"])
+def test_prometheus_finds_the_services_that_are_up_by_name() -> None:
+    prom = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    services = _compose()["services"]
+    (job,) = prom["scrape_configs"]
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    # DNS discovery, no static list: a service whose profile is down is no target at all.
+    assert "static_configs" not in job
+    (sd,) = job["dns_sd_configs"]
+    assert set(sd["names"]) == {"rbc", "rbc-gpu"} <= set(services)
+    assert {int(services[n]["environment"]["RBC_METRICS_PORT"]) for n in sd["names"]} == {sd["port"]}
+    assert (
+        "./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in services["prometheus"]["volumes"]
+    )
 
 
 def _exposed_names() -> set[str]:
