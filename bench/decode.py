@@ -8,9 +8,11 @@
   inflater installed (ISA-L), the work no decoder can avoid;
 - `ratio_to_floor` (floor rate / default rate) and `speedup` (default rate / peer rate);
 - `lsst_alerts_per_s`: the default path on Confluent-framed Rubin packets.
-Paths alternate in rounds so that machine noise hits all; we report medians over rounds.
+Paths alternate in rounds so that machine noise hits all; we report medians over rounds, of
+wall time and of this process's CPU time (`*_per_cpu_s`, `cpu_ratio_to_floor`: steadier on a
+machine shared with other jobs). Triplets are of `--preprocessing` (rbc-pp-1 by default).
 
-    python bench/decode.py [--data DIR] [--lsst DIR] [--rounds 5] [--limit N]
+    python bench/decode.py [--data DIR] [--lsst DIR] [--rounds 5] [--limit N] [--preprocessing V]
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from rbc1000.alerts.alert import Alert, DecodeError
 from rbc1000.alerts.decoding import Decoder
 from rbc1000.alerts.native import BatchDecoder, make_batch_decoder
 from rbc1000.alerts.registry import DEFAULT_SCHEMA_DIR, load_schema_dir
-from rbc1000.model.preprocessing import make_triplet, triplet_from_cutouts
+from rbc1000.model.preprocessing import PP_V1, make_triplet, triplet_from_cutouts
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared/data"
 DEFAULT_DATA = SHARED / "fink-broker/ztf_v4.02"
@@ -43,9 +45,10 @@ LSST_SCHEMA_ID = 900  # lsst.v9_0, which the lsst-real packets are written with
 BATCH = 256
 
 
-def default_path(decoder: BatchDecoder, packets: list[bytes]) -> int:
+def default_path(decoder: BatchDecoder, packets: list[bytes], version: str = PP_V1) -> int:
     return sum(
-        len(decoder.decode_batch(packets[i : i + BATCH]).triplets) for i in range(0, len(packets), BATCH)
+        len(decoder.decode_batch(packets[i : i + BATCH], version).triplets)
+        for i in range(0, len(packets), BATCH)
     )
 
 
@@ -83,14 +86,14 @@ def lsst_packets(directory: Path) -> list[bytes]:
     return out
 
 
-def fast_path(packets: list[bytes]) -> int:
+def fast_path(packets: list[bytes], version: str = PP_V1) -> int:
     decoder = Decoder()
     done = 0
     for data in packets:
         for result in decoder.decode(data):
             if isinstance(result, Alert):
                 try:
-                    triplet_from_cutouts(result.cutouts)
+                    triplet_from_cutouts(result.cutouts, version)
                     done += 1
                 except DecodeError:
                     pass
@@ -137,6 +140,7 @@ def main() -> None:
     parser.add_argument("--lsst", type=Path, default=DEFAULT_LSST, help="directory of Rubin alert files")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per path")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N files (0: all)")
+    parser.add_argument("--preprocessing", default=PP_V1, help="preprocessing version of the triplets")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as the issue asks
@@ -144,23 +148,24 @@ def main() -> None:
     packets = [f.read_bytes() for f in files]
     lsst = lsst_packets(args.lsst) if args.lsst.is_dir() else []
     stamps = stamps_of(packets)
-    decoder = make_batch_decoder()
+    decoder = make_batch_decoder("auto")
+    version = args.preprocessing
     paths: dict[str, Callable[[list[bytes]], int]] = {
-        "default": lambda p: default_path(decoder, p),
-        "python": fast_path,
+        "default": lambda p: default_path(decoder, p, version),
+        "python": lambda p: fast_path(p, version),
         "peer": naive_path,
         "floor": lambda p: floor_path(p, stamps),
     }
     for fn in paths.values():
         fn(packets)  # warm imports, caches and schema plans
     if lsst:
-        default_path(decoder, lsst)
+        default_path(decoder, lsst, version)
     rounds: dict[str, list[tuple[float, float]]] = {name: [] for name in [*paths, "lsst"]}
     for _ in range(args.rounds):
         for name, fn in paths.items():
             rounds[name].append(rate(fn, packets))
         if lsst:
-            rounds["lsst"].append(rate(lambda p: default_path(decoder, p), lsst))
+            rounds["lsst"].append(rate(lambda p: default_path(decoder, p, version), lsst))
     print(json.dumps(report(args, decoder.path, len(packets), len(lsst), rounds)))
 
 
@@ -176,6 +181,7 @@ def report(
         "rounds": args.rounds,
         "cores": 1,
         "default_path": path,
+        "preprocessing": args.preprocessing,
         "alerts_per_s": round(wall["default"], 1),
         "python_alerts_per_s": round(wall["python"], 1),
         "peer_python_alerts_per_s": round(wall["peer"], 1),
@@ -186,8 +192,11 @@ def report(
         "lsst_alerts_per_s": round(wall["lsst"], 1),
         "alerts_per_cpu_s": round(cpu["default"], 1),
         "python_alerts_per_cpu_s": round(cpu["python"], 1),
+        "peer_python_alerts_per_cpu_s": round(cpu["peer"], 1),
+        "lsst_alerts_per_cpu_s": round(cpu["lsst"], 1),
         "floor_alerts_per_cpu_s": round(cpu["floor"], 1),
         "cpu_ratio_to_floor": round(cpu["floor"] / cpu["default"], 2),
+        "cpu_speedup": round(cpu["default"] / cpu["peer"], 2),
         "alerts_per_s_rounds": [round(r[0], 1) for r in rounds["default"]],
         "load_average_1min": round(os.getloadavg()[0], 2),
     }

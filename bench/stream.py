@@ -11,10 +11,14 @@ Per round, with fresh uuid topics and a fresh `rbc serve` process (the real CLI)
    its input message (stamped by the replaying producer), i.e. produced -> available
    downstream, through decode, preprocessing, batched ONNX scoring, produce and ack.
 
-The figures of each round are kept; the printed JSON reports their medians. Needs a broker:
-`deploy/kafka/kafka.sh start` (the address is read from deploy/kafka/.work/bootstrap).
+The figures of each round are kept; the printed JSON reports their medians, beside the
+no-Kafka baseline of the same round: the same batch decode (`--decode-path`), triplets and
+batched ONNX scoring in one process, as the service's loop does them. Needs a broker:
+`deploy/kafka/kafka.sh start` (the address is read from `$RBC_KAFKA_WORK/bootstrap`, by
+default deploy/kafka/.work/bootstrap).
 
     python bench/stream.py [--alerts DIR] [--n 3000] [--rate 250] [--seconds 15] [--rounds 3]
+                           [--decode-path auto|native|python]
 """
 
 from __future__ import annotations
@@ -105,6 +109,7 @@ def start_serve(
             "RBC_PROVIDER": "cpu",
             "RBC_BATCH_SIZE": str(args.batch_size),
             "RBC_INTRA_OP_THREADS": str(args.intra_op_threads),
+            "RBC_DECODE_PATH": args.decode_path,
             "RBC_METRICS_HOST": "127.0.0.1",
             "RBC_METRICS_PORT": str(port),
         }
@@ -205,24 +210,26 @@ def one_round(
 
 
 def in_process_rate(packets: list[bytes], args: argparse.Namespace) -> float:
-    """Baseline: the same decode + preprocess + batched ONNX scoring of N alerts in one
-    process with no Kafka at all (what `rbc score` does), alerts/s."""
-    from rbc1000.alerts.decoding import Decoder
-    from rbc1000.model.decisions import score_batch
+    """Baseline: the same batch decode, triplets and batched ONNX scoring of N alerts in one
+    process and one thread with no Kafka at all, alerts/s."""
+    from rbc1000.alerts.native import make_batch_decoder
+    from rbc1000.model.decisions import Prepared, score_batch
     from rbc1000.model.scoring import Scorer
 
-    decoder = Decoder()
+    decoder = make_batch_decoder(args.decode_path)
     scorer = Scorer.load(args.model, "cpu", args.intra_op_threads)
+    version = scorer.info.preprocessing_version
     stream = [packets[i % len(packets)] for i in range(args.n)]
     started = time.perf_counter()
     for i in range(0, len(stream), args.batch_size):
-        results = [r for data in stream[i : i + args.batch_size] for r in decoder.decode(data)]
-        score_batch(results, scorer)
+        batch = decoder.decode_batch(stream[i : i + args.batch_size], version)
+        prepared = Prepared(batch.triplets, batch.triplet_rows(), version)
+        score_batch([item.result for item in batch.items], scorer, prepared=prepared)
     rate: float = args.n / (time.perf_counter() - started)
     return rate
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--alerts", type=Path, default=SHARED if SHARED.exists() else ROOT / "tests" / "data" / "alerts"
@@ -235,12 +242,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument(
+        "--decode-path", choices=["auto", "native", "python"], default="auto", help="of the service"
+    )
+    parser.add_argument(
         "--intra-op-threads",
         type=int,
         default=1,
         help="ONNX Runtime threads of the service (1, its default; 0: ORT's choice)",
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     bootstrap = bootstrap_address(args.bootstrap)
     packets = load_alerts(args.alerts)
     work = ROOT / ".cache" / "bench-stream"
@@ -268,6 +282,7 @@ def main() -> None:
                 "offered_rate_per_s": args.rate,
                 "latency_seconds_per_round": args.seconds,
                 "batch_size": args.batch_size,
+                "decode_path": args.decode_path,
                 "intra_op_threads": args.intra_op_threads,
                 "model": f"{scorer.info.name} {scorer.info.version}",
                 "provider": scorer.provider,

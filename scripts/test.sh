@@ -9,9 +9,10 @@
 # file (ruff check, ruff format --check, mypy: .pre-commit-config.yaml is their one definition).
 # The full mode then checks the built wheel in a fresh venv (scripts/test-wheel.sh), installs
 # Debian's chromium and postgresql when absent and starts a throwaway PostgreSQL (the labelling
-# app's browser and store tests), starts a single-node Kafka broker for the integration tests,
-# and stops both on exit. The unit mode runs
-# `pytest -m "not integration"` and starts nothing. PYTEST_ARGS go to pytest last, so they win.
+# app's browser and store tests), starts a single-node Kafka broker and a Confluent-compatible
+# schema registry (deploy/registry/registry.sh) for the integration tests, and stops them all
+# on exit. The unit mode runs `pytest -m "not integration"` and starts nothing. PYTEST_ARGS go
+# to pytest last, so they win.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/bootstrap-uv.sh
@@ -46,5 +47,10 @@ deploy/kafka/kafka.sh start
 trap 'deploy/kafka/kafka.sh stop || true; scripts/postgres.sh stop || true' EXIT
 RBC_TEST_BOOTSTRAP="$(cat "${RBC_KAFKA_WORK:-deploy/kafka/.work}/bootstrap")"
 export RBC_TEST_BOOTSTRAP
+echo "== schema registry (Apicurio, built from Maven Central once)"
+deploy/registry/registry.sh start
+trap 'deploy/registry/registry.sh stop || true; deploy/kafka/kafka.sh stop || true; scripts/postgres.sh stop || true' EXIT
+RBC_TEST_REGISTRY_URL="$(cat "${RBC_REGISTRY_WORK:-deploy/registry/.work}/url")"
+export RBC_TEST_REGISTRY_URL
 echo "== pytest (broker at $RBC_TEST_BOOTSTRAP)"
 uv run --no-sync pytest "$@"

@@ -38,20 +38,27 @@ impl<'a> Cursor<'a> {
     }
 
     pub fn read_long(&mut self) -> AvroResult<i64> {
+        self.long().ok_or_else(|| eof("a long"))
+    }
+
+    /// `read_long`, None when the data ends inside the long.
+    #[inline]
+    pub fn long(&mut self) -> Option<i64> {
         let mut acc: u64 = 0;
         let mut shift: u32 = 0;
         loop {
-            let byte = *self.data.get(self.pos).ok_or_else(|| eof("a long"))?;
+            let byte = *self.data.get(self.pos)?;
             self.pos += 1;
             acc |= u64::from(byte & 0x7F).wrapping_shl(shift);
             if byte & 0x80 == 0 {
-                return Ok(((acc >> 1) as i64) ^ -((acc & 1) as i64));
+                return Some(((acc >> 1) as i64) ^ -((acc & 1) as i64));
             }
             shift = shift.wrapping_add(7);
         }
     }
 
     /// `BytesIO.read(n)` whose result is discarded: stops at the end, n < 0 reads all.
+    #[inline]
     pub fn skip_unchecked(&mut self, n: i64) {
         if self.pos >= self.data.len() {
             return;
@@ -82,11 +89,9 @@ impl<'a> Cursor<'a> {
         self.read_exact(n, what)
     }
 
-    pub fn read_string(&mut self) -> AvroResult<String> {
+    pub fn read_string(&mut self) -> AvroResult<&'a str> {
         let raw = self.read_sized("a string")?;
-        std::str::from_utf8(raw)
-            .map(str::to_owned)
-            .map_err(|e| AvroError(format!("UnicodeDecodeError: {e}")))
+        std::str::from_utf8(raw).map_err(|e| AvroError(format!("UnicodeDecodeError: {e}")))
     }
 
     pub fn read_bool(&mut self) -> AvroResult<bool> {
@@ -108,15 +113,20 @@ impl<'a> Cursor<'a> {
 
 /// Python list indexing: `items[index]` for a list of `len` items, negative from the end.
 pub fn py_index(index: i64, len: usize, what: &str) -> AvroResult<usize> {
-    let len_i = len as i128;
-    let i = i128::from(index);
-    let resolved = if i < 0 { i + len_i } else { i };
-    if resolved < 0 || resolved >= len_i {
-        return Err(AvroError(format!(
-            "IndexError: {what} index {index} out of range"
-        )));
-    }
-    Ok(resolved as usize)
+    index_in(index, len)
+        .ok_or_else(|| AvroError(format!("IndexError: {what} index {index} out of range")))
+}
+
+/// `py_index` without its error message.
+#[inline]
+pub fn index_in(index: i64, len: usize) -> Option<usize> {
+    let len = i64::try_from(len).ok()?;
+    let resolved = if index < 0 {
+        index.checked_add(len)?
+    } else {
+        index
+    };
+    (0..len).contains(&resolved).then_some(resolved as usize)
 }
 
 #[cfg(test)]

@@ -1,15 +1,16 @@
 //! Packet to records to triplets: the whole decode of one message, without the GIL.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::avro::Cursor;
 use crate::container::{parse_container, split_confluent, Block, Codec, OCF_MAGIC};
-use crate::fits::{read_stamp, Image};
+use crate::fits::read_stamp;
 use crate::inflate::Inflater;
-use crate::preprocess::{make_triplet, TRIPLET};
+use crate::preprocess::{make_triplet, Scratch, Version, TRIPLET};
 use crate::schema::Schema;
-use crate::walk::{Value, Walker};
+use crate::walk::{Fields, Value, Walker};
 use crate::Fail;
 
 const CUTOUTS: [(&str, &str); 3] = [
@@ -59,38 +60,87 @@ impl Plans {
     }
 }
 
-/// One decoded record: its projected fields, or why it could not be read.
-pub enum Record {
+/// What the decode of a batch reuses from one packet to the next: the inflater, the three
+/// inflated stamps, the preprocessing scratch space, and the triplet rows produced so far.
+#[derive(Default)]
+pub struct Workspace {
+    pub inflater: Inflater,
+    stamps: [Vec<u8>; 3],
+    scratch: Scratch,
+    pub rows: Rows,
+}
+
+/// float32 triplets, `TRIPLET` values per row, in the order the records were read; only the
+/// first `used` rows are the batch's (the buffer is kept, so that it is not zeroed again).
+#[derive(Default)]
+pub struct Rows {
+    buf: Vec<f32>,
+    used: usize,
+}
+
+impl Rows {
+    /// Start a new batch.
+    pub fn clear(&mut self) {
+        self.used = 0;
+    }
+
+    pub fn count(&self) -> usize {
+        self.used
+    }
+
+    /// The rows of the batch.
+    pub fn as_slice(&self) -> &[f32] {
+        &self.buf[..self.used * TRIPLET]
+    }
+
+    /// The next row to fill; `keep` makes it part of the batch.
+    fn next(&mut self) -> &mut [f32] {
+        let end = (self.used + 1) * TRIPLET;
+        if self.buf.len() < end {
+            self.buf.resize(end, 0.0);
+        }
+        &mut self.buf[end - TRIPLET..end]
+    }
+
+    fn keep(&mut self) -> usize {
+        self.used += 1;
+        self.used - 1
+    }
+}
+
+/// One decoded record: its projected fields and its triplet row, or why it could not be read.
+pub enum Record<'a> {
     Ok {
-        fields: Vec<(String, Value)>,
-        triplet: Result<Vec<f32>, Fail>,
+        fields: Fields<'a>,
+        /// The row in `ws.rows`, None when triplets were not asked for.
+        triplet: Result<Option<usize>, Fail>,
     },
     Failed(Fail),
 }
 
 /// What became of one packet.
-pub enum Packet {
+pub enum Packet<'a> {
     /// The records and the tag of the plan that read them (0 for a packet-level failure).
-    Records(Vec<Record>, u32),
+    Records(Vec<Record<'a>>, u32),
     NeedJson(Vec<u8>),
     NeedId(u32),
     Python,
 }
 
-fn failed(fail: Fail) -> Packet {
+fn failed(fail: Fail) -> Packet<'static> {
     Packet::Records(vec![Record::Failed(fail)], 0)
 }
 
-pub fn decode_packet(
-    data: &[u8],
+pub fn decode_packet<'a>(
+    data: &'a [u8],
     plans: &Plans,
-    inflater: &mut Inflater,
-    triplets: bool,
-) -> Packet {
+    ws: &mut Workspace,
+    triplets: Option<Version>,
+) -> Packet<'a> {
     if data.starts_with(OCF_MAGIC) {
-        decode_container(data, plans, inflater, triplets)
+        decode_container(data, plans, ws, triplets)
     } else if data.len() >= 5 && data[0] == 0 {
-        decode_confluent(data, plans, inflater, triplets)
+        decode_confluent(data, plans, ws, triplets)
     } else {
         failed(Fail::new(
             "bad_framing",
@@ -99,7 +149,12 @@ pub fn decode_packet(
     }
 }
 
-fn decode_container(data: &[u8], plans: &Plans, inflater: &mut Inflater, triplets: bool) -> Packet {
+fn decode_container<'a>(
+    data: &'a [u8],
+    plans: &Plans,
+    ws: &mut Workspace,
+    triplets: Option<Version>,
+) -> Packet<'a> {
     let container = match parse_container(data) {
         Ok(c) => c,
         Err(fail) => return failed(fail),
@@ -118,15 +173,26 @@ fn decode_container(data: &[u8], plans: &Plans, inflater: &mut Inflater, triplet
     for block in container.blocks() {
         match block {
             Block::Bad(fail) => out.push(Record::Failed(fail)),
-            Block::Ok(count, bytes) => {
-                read_records(schema, &bytes, count, &mut out, inflater, triplets);
+            Block::Ok(count, Cow::Borrowed(bytes)) => {
+                read_records(schema, bytes, count, &mut out, ws, triplets);
+            }
+            Block::Ok(count, Cow::Owned(bytes)) => {
+                // The inflated block is freed below: its records keep copies of what they borrow.
+                let mut records: Vec<Record<'_>> = Vec::new();
+                read_records(schema, &bytes, count, &mut records, ws, triplets);
+                out.extend(records.into_iter().map(|r| r.into_owned()));
             }
         }
     }
     Packet::Records(out, *tag)
 }
 
-fn decode_confluent(data: &[u8], plans: &Plans, inflater: &mut Inflater, triplets: bool) -> Packet {
+fn decode_confluent<'a>(
+    data: &'a [u8],
+    plans: &Plans,
+    ws: &mut Workspace,
+    triplets: Option<Version>,
+) -> Packet<'a> {
     let (id, body) = match split_confluent(data) {
         Ok(split) => split,
         Err(fail) => return failed(fail),
@@ -139,23 +205,40 @@ fn decode_confluent(data: &[u8], plans: &Plans, inflater: &mut Inflater, triplet
         return Packet::Python;
     };
     let mut out = Vec::new();
-    let end = read_records(schema, body, 1, &mut out, inflater, triplets);
+    let used_before = ws.rows.used;
+    let end = read_records(schema, body, 1, &mut out, ws, triplets);
     if end < body.len() && matches!(out[0], Record::Ok { .. }) {
         let left = body.len() - end;
         let detail = format!("{left} bytes left after the record: wrong schema id?");
         out[0] = Record::Failed(Fail::new("bad_record", &detail));
+        ws.rows.used = used_before;
     }
     Packet::Records(out, *tag)
 }
 
+impl Record<'_> {
+    fn into_owned(self) -> Record<'static> {
+        match self {
+            Record::Ok { fields, triplet } => Record::Ok {
+                fields: fields
+                    .into_iter()
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect(),
+                triplet,
+            },
+            Record::Failed(fail) => Record::Failed(fail),
+        }
+    }
+}
+
 /// Read `count` records of `data` into `out`; return where reading stopped (past the end on failure).
-fn read_records(
+fn read_records<'a>(
     schema: &Schema,
-    data: &[u8],
+    data: &'a [u8],
     count: i128,
-    out: &mut Vec<Record>,
-    inflater: &mut Inflater,
-    triplets: bool,
+    out: &mut Vec<Record<'a>>,
+    ws: &mut Workspace,
+    triplets: Option<Version>,
 ) -> usize {
     let mut cursor = Cursor::new(data);
     let mut walker = Walker::new(schema);
@@ -163,10 +246,9 @@ fn read_records(
     while done < count {
         match walker.read_top(&mut cursor) {
             Ok(fields) => {
-                let triplet = if triplets {
-                    triplet_of(&fields, inflater)
-                } else {
-                    Ok(Vec::new())
+                let triplet = match triplets {
+                    Some(version) => triplet_of(&fields, version, ws).map(Some),
+                    None => Ok(None),
                 };
                 out.push(Record::Ok { fields, triplet });
             }
@@ -181,7 +263,7 @@ fn read_records(
 }
 
 /// The stamp bytes of a cutout value (`surveys._stamp`): None when absent, Err when malformed.
-fn stamp_of(value: Option<&Value>) -> Result<Option<&[u8]>, Fail> {
+fn stamp_of<'v>(value: Option<&'v Value>) -> Result<Option<&'v [u8]>, Fail> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bytes(b)) => Ok(Some(b)),
@@ -193,14 +275,21 @@ fn stamp_of(value: Option<&Value>) -> Result<Option<&[u8]>, Fail> {
     }
 }
 
-fn triplet_of(fields: &[(String, Value)], inflater: &mut Inflater) -> Result<Vec<f32>, Fail> {
-    let lookup = |name: &str| fields.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v);
-    let mut stamps = Vec::with_capacity(3);
+/// The record's triplet, added to `ws.rows`; its row number.
+fn triplet_of(fields: &Fields, version: Version, ws: &mut Workspace) -> Result<usize, Fail> {
+    let lookup = |name: &str| {
+        fields
+            .iter()
+            .rev()
+            .find(|(k, _)| k.as_str() == name)
+            .map(|(_, v)| v)
+    };
+    let mut stamps: [&[u8]; 3] = [&[]; 3];
     let mut missing = Vec::new();
-    for (field, label) in CUTOUTS {
+    for (i, (field, label)) in CUTOUTS.iter().enumerate() {
         match stamp_of(lookup(field))? {
-            Some(bytes) => stamps.push(bytes),
-            None => missing.push(label),
+            Some(bytes) => stamps[i] = bytes,
+            None => missing.push(*label),
         }
     }
     if !missing.is_empty() {
@@ -209,11 +298,18 @@ fn triplet_of(fields: &[(String, Value)], inflater: &mut Inflater) -> Result<Vec
             &format!("alert has no {} cutout", missing.join(", ")),
         ));
     }
-    let images: Vec<Image> = stamps
-        .iter()
-        .map(|s| read_stamp(s, inflater))
-        .collect::<Result<_, _>>()?;
-    let mut out = vec![0f32; TRIPLET];
-    make_triplet([&images[0], &images[1], &images[2]], &mut out)?;
-    Ok(out)
+    let [b0, b1, b2] = &mut ws.stamps;
+    let located = [
+        read_stamp(stamps[0], &mut ws.inflater, b0)?,
+        read_stamp(stamps[1], &mut ws.inflater, b1)?,
+        read_stamp(stamps[2], &mut ws.inflater, b2)?,
+    ];
+    let out = ws.rows.next();
+    make_triplet(
+        [&located[0], &located[1], &located[2]],
+        version,
+        out,
+        &mut ws.scratch,
+    )?;
+    Ok(ws.rows.keep())
 }

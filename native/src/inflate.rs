@@ -28,20 +28,37 @@ const MAX_RATIO: usize = 1032;
 impl Inflater {
     /// Inflate one gzip member (`data` starts with 1f 8b); Err(detail) on corrupt data.
     pub fn gunzip(&mut self, data: &[u8], cap: usize) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        let n = self.gunzip_into(data, cap, &mut out)?;
+        out.truncate(n);
+        Ok(out)
+    }
+
+    /// `gunzip` into `buf[..n]`, returning n; `buf` is reused and only grows (no zeroing of
+    /// what it already holds).
+    pub fn gunzip_into(
+        &mut self,
+        data: &[u8],
+        cap: usize,
+        buf: &mut Vec<u8>,
+    ) -> Result<usize, String> {
         if data.len() >= 18 {
             let n = data.len();
             let isize =
                 u32::from_le_bytes([data[n - 4], data[n - 3], data[n - 2], data[n - 1]]) as usize;
             if isize <= cap && isize <= n.saturating_mul(MAX_RATIO) {
-                let mut out = vec![0u8; isize];
-                if let Ok(written) = self.fast.gzip_decompress(data, &mut out) {
+                if buf.len() < isize {
+                    buf.resize(isize, 0);
+                }
+                if let Ok(written) = self.fast.gzip_decompress(data, &mut buf[..isize]) {
                     if written == isize {
-                        return Ok(out);
+                        return Ok(isize);
                     }
                 }
             }
         }
-        gunzip_streaming(data, cap)
+        *buf = gunzip_streaming(data, cap)?;
+        Ok(buf.len())
     }
 }
 

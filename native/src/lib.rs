@@ -5,13 +5,16 @@
 //! decisions (is this an alert schema, which survey, which fields) stay in Python, which
 //! registers one compiled plan per writer schema; this crate only walks bytes.
 
+pub mod asinh;
 pub mod avro;
 pub mod container;
 pub mod decode;
 pub mod fits;
+pub mod fits_cards;
 pub mod inflate;
 pub mod preprocess;
 pub mod schema;
+pub mod skip;
 pub mod walk;
 
 #[cfg(feature = "python")]

@@ -1,11 +1,20 @@
-//! `rbc-pp-1`, as `rbc1000.model.preprocessing.make_triplet` computes it, operation for operation.
+//! `rbc-pp-1` and `rbc-pp-2`, as `rbc1000.model.preprocessing.make_triplet` computes them.
+//!
+//! rbc-pp-2 is rbc-pp-1 with one step after the centring: pixels with |value| >= 1e30
+//! (`SENTINEL_ABS`, mask markers such as the float32 minimum) become NaN.
 //!
 //! The float32 arithmetic follows numpy's: medians of an even count are `(a + b) / 2` in
 //! float32, the MAD factor multiplies in float32 when all three stamps are finite and in
 //! float64 otherwise (Python floats), and standard deviations use numpy's pairwise float32
 //! summation, so that flat stamps get the same fallback scale.
+//!
+//! The per-pixel work is written as straight loops over whole planes without branches, so
+//! that the compiler vectorises them on the baseline instruction set: arcsinh runs in
+//! float32 where that stays within the parity tolerance, and the rare large values are
+//! computed again in float64 afterwards (`crate::asinh`).
 
-use crate::fits::Image;
+use crate::asinh::{asinh_plane, Run};
+use crate::fits::Stamp;
 use crate::Fail;
 
 pub const SIZE: usize = 63;
@@ -14,29 +23,27 @@ pub const TRIPLET: usize = 3 * PLANE;
 const MAD_TO_SIGMA: f64 = 1.4826;
 const MIN_STAT_PIXELS: usize = 64;
 const CHANNELS: [&str; 3] = ["science", "reference", "difference"];
+/// rbc-pp-2's mask threshold (`rbc1000.model.preprocessing.SENTINEL_ABS`, compared in float32).
+pub const SENTINEL_ABS: f32 = 1e30;
 
-/// (source start, destination start, length) aligning the centres of n and SIZE pixels.
-fn centred_span(n: usize) -> (usize, usize, usize) {
-    if n >= SIZE {
-        ((n - SIZE) / 2, 0, SIZE)
-    } else {
-        (0, (SIZE - n) / 2, n)
-    }
+/// A preprocessing version this core implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    Pp1,
+    Pp2,
 }
 
-fn center_to_size(img: &Image, out: &mut [f32]) {
-    if img.h != SIZE || img.w != SIZE {
-        out.fill(f32::NAN);
-    }
-    let (sy, dy, ny) = centred_span(img.h);
-    let (sx, dx, nx) = centred_span(img.w);
-    for r in 0..ny {
-        let src = (sy + r) * img.w + sx;
-        let dst = (dy + r) * SIZE + dx;
-        out[dst..dst + nx].copy_from_slice(&img.px[src..src + nx]);
+impl Version {
+    pub const NAMES: [&'static str; 2] = ["rbc-pp-1", "rbc-pp-2"];
+
+    pub fn from_name(name: &str) -> Option<Version> {
+        match name {
+            "rbc-pp-1" => Some(Version::Pp1),
+            "rbc-pp-2" => Some(Version::Pp2),
+            _ => None,
+        }
     }
 }
-
 /// numpy's pairwise summation of float32 (blocks of 8 accumulators up to 128 items).
 fn pairwise_sum(a: &[f32]) -> f32 {
     let n = a.len();
@@ -72,123 +79,117 @@ fn std_f32(values: &[f32]) -> f32 {
     ((0.0f32 + pairwise_sum(&squares)) / n).sqrt()
 }
 
-/// `np.median` of float32 values (reorders `values`).
-fn median_f32(values: &mut [f32]) -> f32 {
-    let k = values.len() / 2;
-    let (_, &mut hi, _) = values.select_nth_unstable_by(k, |a, b| a.total_cmp(b));
-    if values.len() % 2 == 1 {
+/// An integer whose order is `f32::total_cmp`'s: selection on it compares plain integers.
+#[inline(always)]
+fn order_key(x: f32) -> i32 {
+    let bits = x.to_bits() as i32;
+    bits ^ ((((bits >> 31) as u32) >> 1) as i32)
+}
+
+#[inline(always)]
+fn from_order_key(key: i32) -> f32 {
+    f32::from_bits((key ^ ((((key >> 31) as u32) >> 1) as i32)) as u32)
+}
+
+/// `np.median` of the float32 values whose `order_key`s are `keys` (reorders `keys`).
+fn median_of_keys(keys: &mut [i32]) -> f32 {
+    let k = keys.len() / 2;
+    let (_, &mut hi, _) = keys.select_nth_unstable(k);
+    let hi = from_order_key(hi);
+    if keys.len() % 2 == 1 {
         return hi;
     }
-    let lo = values[..k]
+    let lo = keys[..k]
         .iter()
         .copied()
-        .fold(f32::NEG_INFINITY, f32::max);
+        .max()
+        .map_or(f32::NEG_INFINITY, from_order_key);
     (lo + hi) / 2.0
 }
 
-/// Median and MAD of float32 values, both float32.
-fn median_mad(values: &[f32]) -> (f32, f32) {
-    let mut work = values.to_vec();
-    let median = median_f32(&mut work);
-    for (w, &v) in work.iter_mut().zip(values) {
-        *w = (v - median).abs();
-    }
-    (median, median_f32(&mut work))
+/// Median and MAD of float32 values, both float32 (`keys` is scratch space).
+fn median_mad(values: &[f32], keys: &mut Vec<i32>) -> (f32, f32) {
+    keys.clear();
+    keys.extend(values.iter().map(|&v| order_key(v)));
+    let median = median_of_keys(keys);
+    keys.clear();
+    keys.extend(values.iter().map(|&v| order_key((v - median).abs())));
+    (median, median_of_keys(keys))
 }
 
-fn subsample(plane: &[f32], finite_only: bool) -> Vec<f32> {
-    let mut out = Vec::with_capacity(32 * 32);
-    for r in (0..SIZE).step_by(2) {
-        for c in (0..SIZE).step_by(2) {
-            let v = plane[r * SIZE + c];
+/// The pixels on even rows and columns of a plane (all, or only the finite ones) into `out`.
+fn subsample(plane: &[f32], finite_only: bool, out: &mut Vec<f32>) {
+    out.clear();
+    for row in plane.chunks_exact(SIZE).step_by(2) {
+        for &v in row.iter().step_by(2) {
             if !finite_only || v.is_finite() {
                 out.push(v);
             }
         }
     }
-    out
+}
+
+/// Scratch space reused across triplets.
+#[derive(Default)]
+pub struct Scratch {
+    values: Vec<f32>,
+    keys: Vec<i32>,
+    runs: Vec<(usize, Run)>,
 }
 
 /// `_location_scale_all_finite` for one channel.
-fn location_scale_all_finite(plane: &[f32]) -> (f32, f32) {
-    let values = subsample(plane, false);
-    let (median, mad) = median_mad(&values);
+fn location_scale_all_finite(plane: &[f32], s: &mut Scratch) -> (f32, f32) {
+    subsample(plane, false, &mut s.values);
+    let (median, mad) = median_mad(&s.values, &mut s.keys);
     let mut scale = (MAD_TO_SIGMA as f32) * mad;
     if !(scale > 0.0) {
-        let std = std_f32(&values);
+        let std = std_f32(&s.values);
         scale = if std != 0.0 { std } else { 1.0 };
     }
     (median, scale)
 }
 
 /// `_robust_location_scale` for one channel with some non-finite pixels.
-fn robust_location_scale(plane: &[f32]) -> (f32, f32) {
-    let mut values = subsample(plane, true);
-    if values.len() < MIN_STAT_PIXELS {
-        values = plane.iter().copied().filter(|v| v.is_finite()).collect();
+fn robust_location_scale(plane: &[f32], s: &mut Scratch) -> (f32, f32) {
+    subsample(plane, true, &mut s.values);
+    if s.values.len() < MIN_STAT_PIXELS {
+        s.values.clear();
+        s.values
+            .extend(plane.iter().copied().filter(|v| v.is_finite()));
     }
-    let (median, mad) = median_mad(&values);
+    let (median, mad) = median_mad(&s.values, &mut s.keys);
     let mut scale = MAD_TO_SIGMA * f64::from(mad);
     if !(scale > 0.0) {
-        scale = f64::from(std_f32(&values));
+        scale = f64::from(std_f32(&s.values));
     }
     (median, if scale > 0.0 { scale as f32 } else { 1.0 })
 }
 
-/// float32 arcsinh, computed in float64 and rounded once (numpy's float32 result is within an ulp).
-///
-/// `f64::asinh` goes through libm's hypot and log1p and was most of the preprocessing time;
-/// this is ln(u), u = 1 + t = |z| + sqrt(z^2 + 1), by 2 atanh(s) series with |s| <= 0.172,
-/// accurate to about 1e-15, far below float32's rounding.
-fn asinh_f32(z: f32) -> f32 {
-    let x = f64::from(z).abs();
-    if !x.is_finite() {
-        return z;
+/// Preprocess three located stamps into `out` (3 x 63 x 63 float32, all finite).
+pub fn make_triplet(
+    stamps: [&Stamp; 3],
+    version: Version,
+    out: &mut [f32],
+    scratch: &mut Scratch,
+) -> Result<(), Fail> {
+    for (c, stamp) in stamps.iter().enumerate() {
+        stamp.centre_into(&mut out[c * PLANE..(c + 1) * PLANE], SIZE);
     }
-    let (s, e) = if x < 1e150 {
-        let t = x + x * x / (1.0 + (1.0 + x * x).sqrt());
-        if t < std::f64::consts::SQRT_2 - 1.0 {
-            (t / (2.0 + t), 0.0)
-        } else {
-            reduce(1.0 + t)
+    if version == Version::Pp2 {
+        for v in out.iter_mut() {
+            *v = if v.abs() >= SENTINEL_ABS {
+                f32::NAN
+            } else {
+                *v
+            };
         }
-    } else {
-        let (s, e) = reduce(x);
-        (s, e + 1.0)
-    };
-    let s2 = s * s;
-    let p = 1.0 / 3.0
-        + s2 * (1.0 / 5.0
-            + s2 * (1.0 / 7.0
-                + s2 * (1.0 / 9.0
-                    + s2 * (1.0 / 11.0 + s2 * (1.0 / 13.0 + s2 * (1.0 / 15.0 + s2 / 17.0))))));
-    let r = 2.0 * s + 2.0 * s * s2 * p + e * std::f64::consts::LN_2;
-    (r as f32).copysign(z)
-}
-
-/// u = 2^e * m with m in [sqrt(1/2), sqrt(2)); returns ((m - 1) / (m + 1), e).
-fn reduce(u: f64) -> (f64, f64) {
-    let bits = u.to_bits();
-    let mut e = ((bits >> 52) & 0x7FF) as i64 - 1023;
-    let mut m = f64::from_bits((bits & 0x000F_FFFF_FFFF_FFFF) | 0x3FF0_0000_0000_0000);
-    if m > std::f64::consts::SQRT_2 {
-        m *= 0.5;
-        e += 1;
     }
-    ((m - 1.0) / (m + 1.0), e as f64)
-}
-
-/// Preprocess three stamps into `out` (3 x 63 x 63 float32, all finite).
-pub fn make_triplet(stamps: [&Image; 3], out: &mut [f32]) -> Result<(), Fail> {
-    for (c, img) in stamps.iter().enumerate() {
-        center_to_size(img, &mut out[c * PLANE..(c + 1) * PLANE]);
-    }
-    let all_finite = out.iter().all(|v| v.is_finite());
+    let all_finite = out.iter().fold(true, |ok, v| ok & v.is_finite());
     let mut stats = [(0f32, 1f32); 3];
     for (c, stat) in stats.iter_mut().enumerate() {
         let plane = &out[c * PLANE..(c + 1) * PLANE];
         *stat = if all_finite {
-            location_scale_all_finite(plane)
+            location_scale_all_finite(plane, scratch)
         } else {
             if !plane.iter().any(|v| v.is_finite()) {
                 return Err(Fail::new(
@@ -196,17 +197,16 @@ pub fn make_triplet(stamps: [&Image; 3], out: &mut [f32]) -> Result<(), Fail> {
                     &format!("{} stamp has no finite pixel", CHANNELS[c]),
                 ));
             }
-            robust_location_scale(plane)
+            robust_location_scale(plane, scratch)
         };
     }
-    for (c, (median, scale)) in stats.iter().enumerate() {
-        for v in &mut out[c * PLANE..(c + 1) * PLANE] {
-            *v = if v.is_finite() {
-                asinh_f32((*v - median) / scale)
-            } else {
-                0.0
-            };
-        }
+    for (c, &(median, scale)) in stats.iter().enumerate() {
+        asinh_plane(
+            &mut out[c * PLANE..(c + 1) * PLANE],
+            median,
+            scale,
+            &mut scratch.runs,
+        );
     }
     Ok(())
 }
@@ -217,23 +217,19 @@ mod tests {
 
     #[test]
     fn medians_match_numpy_conventions() {
-        assert_eq!(median_f32(&mut [3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median_f32(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
-    }
-
-    #[test]
-    fn asinh_is_correctly_rounded() {
-        for i in -200_000..200_000 {
-            let z = (i as f32) * 0.37e-3 * (1.0 + (i as f32).abs().sqrt());
-            let want = f64::from(z).asinh() as f32;
-            let got = asinh_f32(z);
-            assert!(
-                (got - want).abs() <= f32::EPSILON * want.abs().max(1e-30),
-                "{z}: {got} vs {want}"
-            );
-        }
-        assert_eq!(asinh_f32(1e30), (1e30f64).asinh() as f32);
-        assert_eq!(asinh_f32(0.0), 0.0);
+        let mut keys = Vec::new();
+        assert_eq!(median_mad(&[3.0, 1.0, 2.0], &mut keys), (2.0, 1.0));
+        assert_eq!(median_mad(&[4.0, 1.0, 2.0, 3.0], &mut keys), (2.5, 1.0));
+        assert_eq!(
+            median_mad(&[-4.0, -0.0, 0.0, -1e-40, 7.0], &mut keys).0,
+            0.0
+        );
+        let values = [-3.5f32, -0.0, 0.0, 1e-40, -1e30, f32::MAX, 2.0];
+        let mut sorted = values;
+        sorted.sort_by(f32::total_cmp);
+        let mut by_key = values.map(order_key);
+        by_key.sort();
+        assert_eq!(by_key.map(from_order_key), sorted);
     }
 
     #[test]

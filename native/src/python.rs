@@ -1,25 +1,51 @@
 //! The Python binding: `rbc1000._native.NativeDecoder`.
 
-use std::sync::RwLock;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 
+use pyo3::buffer::PyBuffer;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PySlice, PyString, PyTuple};
 
-use crate::decode::{decode_packet, Packet, Plan, Plans, Record};
-use crate::inflate::Inflater;
-use crate::preprocess::TRIPLET;
-use crate::walk::Value;
+use crate::decode::{decode_packet, Packet, Plan, Plans, Record, Workspace};
+use crate::preprocess::{Version, SENTINEL_ABS, TRIPLET};
+use crate::walk::{Name, Value};
 
 /// Decodes batches of packets with plans registered by the Python wrapper.
 ///
-/// `decode_batch` returns `(triplets, packets)`: a bytearray of float32 `[rows, 3, 63, 63]`
-/// and one entry per packet: `("records", ([record, ...], plan_tag))`, `("need_json", schema_json)`,
+/// `decode_batch` returns `(triplets, packets)`: the float32 `[rows, 3, 63, 63]` array that
+/// its `alloc` gave, and one entry per packet: `("records", ([record, ...], plan_tag))`, `("need_json", schema_json)`,
 /// `("need_id", schema_id)` or `("python", None)`. A record is `(None, fields, row,
 /// reason, detail)` when read (row is -1 and reason/detail say why when it has no
 /// triplet) or `(reason, detail)` when not.
+/// Packets decoded per release of the GIL.
+const CHUNK: usize = 16;
+
 #[pyclass(frozen, module = "rbc1000._native")]
 struct NativeDecoder {
     plans: RwLock<Plans>,
+    /// Buffers kept between calls (one per concurrent call).
+    workspaces: Mutex<Vec<Workspace>>,
+    names: Names,
+}
+
+/// The Python strings of the schemas' field names, made once: keyed by the address of the
+/// name's `Arc<str>`, which the entry holds, so that the address cannot be reused meanwhile.
+#[derive(Default)]
+struct Names(Mutex<HashMap<usize, (Arc<str>, Py<PyString>)>>);
+
+impl Names {
+    fn get<'py>(&self, py: Python<'py>, name: &Name) -> Bound<'py, PyString> {
+        let Name::Field(field) = name else {
+            return PyString::new(py, name.as_str());
+        };
+        let mut names = self.0.lock().expect("names lock");
+        let entry = names
+            .entry(Arc::as_ptr(field).cast::<u8>() as usize)
+            .or_insert_with(|| (field.clone(), PyString::new(py, field).unbind()));
+        entry.1.bind(py).clone()
+    }
 }
 
 #[pymethods]
@@ -28,6 +54,8 @@ impl NativeDecoder {
     fn new() -> Self {
         NativeDecoder {
             plans: RwLock::new(Plans::default()),
+            workspaces: Mutex::new(Vec::new()),
+            names: Names::default(),
         }
     }
 
@@ -65,55 +93,121 @@ impl NativeDecoder {
         native
     }
 
-    /// Decode packets (and build triplets when asked), releasing the GIL while doing so.
-    #[pyo3(signature = (packets, triplets=true))]
+    /// Decode packets, releasing the GIL while doing so; with `alloc`, build the triplets of
+    /// preprocessing `version` (one of `PREPROCESSING_VERSIONS`) too.
+    ///
+    /// `alloc(rows)` must return a writable, C-contiguous float32 array of `rows` triplets
+    /// (`rows * 3 * 63 * 63` values). It is called once with the number of packets, and once
+    /// more with the number of triplets when the packets held more; the first item returned
+    /// is the array of the batch's triplets (None without `alloc`).
+    #[pyo3(signature = (packets, alloc=None, version="rbc-pp-1"))]
     fn decode_batch<'py>(
         &self,
         py: Python<'py>,
         packets: Vec<Bound<'py, PyBytes>>,
-        triplets: bool,
-    ) -> PyResult<(Bound<'py, PyByteArray>, Bound<'py, PyList>)> {
+        alloc: Option<Bound<'py, PyAny>>,
+        version: &str,
+    ) -> PyResult<(Option<Bound<'py, PyAny>>, Bound<'py, PyList>)> {
+        let Some(version) = Version::from_name(version) else {
+            return Err(PyValueError::new_err(format!(
+                "preprocessing {version:?} is not implemented here; see PREPROCESSING_VERSIONS"
+            )));
+        };
         let slices: Vec<&[u8]> = packets.iter().map(|p| p.as_bytes()).collect();
-        let decoded: Vec<Packet> = py.allow_threads(|| {
-            let plans = self.plans.read().expect("plan lock");
-            let mut inflater = Inflater::default();
-            slices
-                .iter()
-                .map(|d| decode_packet(d, &plans, &mut inflater, triplets))
-                .collect()
-        });
-        let rows: Vec<&[f32]> = decoded
-            .iter()
-            .flat_map(|p| match p {
-                Packet::Records(records, _) => records.as_slice(),
-                _ => &[],
-            })
-            .filter_map(|r| match r {
-                Record::Ok { triplet: Ok(t), .. } if !t.is_empty() => Some(t.as_slice()),
-                _ => None,
-            })
-            .collect();
-        let buffer = PyByteArray::new_with(py, rows.len() * TRIPLET * 4, |buf| {
-            for (row, out) in rows.iter().zip(buf.chunks_exact_mut(TRIPLET * 4)) {
-                for (v, b) in row.iter().zip(out.chunks_exact_mut(4)) {
-                    b.copy_from_slice(&v.to_ne_bytes());
-                }
-            }
-            Ok(())
-        })?;
-        let mut next_row = 0i64;
+        let mut ws = self
+            .workspaces
+            .lock()
+            .expect("workspace lock")
+            .pop()
+            .unwrap_or_default();
+        let mut rows = match &alloc {
+            Some(alloc) => Some(RowSink::new(alloc.call1((slices.len(),))?)?),
+            None => None,
+        };
+        let triplets = rows.as_ref().map(|_| version);
         let out = PyList::empty(py);
-        for packet in &decoded {
-            out.append(packet_to_py(py, packet, &mut next_row)?)?;
+        // A few packets at a time: their stamps and triplets are still in the cache when they
+        // are copied into Python objects and into the array.
+        for chunk in slices.chunks(CHUNK) {
+            ws.rows.clear();
+            let decoded: Vec<Packet> = py.allow_threads(|| {
+                let plans = self.plans.read().expect("plan lock");
+                chunk
+                    .iter()
+                    .map(|d| decode_packet(d, &plans, &mut ws, triplets))
+                    .collect()
+            });
+            let base = rows.as_ref().map_or(0, |r| r.count);
+            for packet in &decoded {
+                out.append(packet_to_py(py, packet, &self.names, base)?)?;
+            }
+            if let Some(rows) = &mut rows {
+                rows.push(py, ws.rows.as_slice())?;
+            }
         }
-        Ok((buffer, out))
+        self.workspaces.lock().expect("workspace lock").push(ws);
+        let array = match (rows, alloc) {
+            (Some(rows), Some(alloc)) => Some(rows.finish(py, &alloc)?),
+            _ => None,
+        };
+        Ok((array, out))
     }
 }
 
+/// Triplet rows on their way into the array `alloc` gave; those past its end wait in `spill`.
+struct RowSink<'py> {
+    array: Bound<'py, PyAny>,
+    capacity: usize,
+    count: usize,
+    spill: Vec<f32>,
+}
+
+impl<'py> RowSink<'py> {
+    fn new(array: Bound<'py, PyAny>) -> PyResult<Self> {
+        let capacity = PyBuffer::<f32>::get(&array)?.item_count() / TRIPLET;
+        Ok(RowSink {
+            array,
+            capacity,
+            count: 0,
+            spill: Vec::new(),
+        })
+    }
+
+    fn push(&mut self, py: Python<'py>, rows: &[f32]) -> PyResult<()> {
+        let n = rows.len() / TRIPLET;
+        let fit = n.min(self.capacity.saturating_sub(self.count));
+        if fit > 0 {
+            let (start, end) = (self.count as isize, (self.count + fit) as isize);
+            let view = self.array.get_item(PySlice::new(py, start, end, 1))?;
+            PyBuffer::<f32>::get(&view)?.copy_from_slice(py, &rows[..fit * TRIPLET])?;
+        }
+        self.spill.extend_from_slice(&rows[fit * TRIPLET..]);
+        self.count += n;
+        Ok(())
+    }
+
+    /// The array of exactly the rows pushed: a view of the first one, or a new one from
+    /// `alloc` when some did not fit.
+    fn finish(self, py: Python<'py>, alloc: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        if self.spill.is_empty() {
+            return self
+                .array
+                .get_item(PySlice::new(py, 0, self.count as isize, 1));
+        }
+        let mut all = PyBuffer::<f32>::get(&self.array)?.to_vec(py)?;
+        all.extend_from_slice(&self.spill);
+        let array = alloc.call1((self.count,))?;
+        PyBuffer::<f32>::get(&array)?.copy_from_slice(py, &all)?;
+        Ok(array)
+    }
+}
+
+/// A packet's entry; its records' rows are numbered from `base`.
 fn packet_to_py<'py>(
     py: Python<'py>,
     packet: &Packet,
-    next_row: &mut i64,
+    names: &Names,
+    base: usize,
 ) -> PyResult<Bound<'py, PyTuple>> {
     match packet {
         Packet::NeedJson(json) => PyTuple::new(
@@ -140,7 +234,7 @@ fn packet_to_py<'py>(
         Packet::Records(records, tag) => {
             let list = PyList::empty(py);
             for record in records {
-                list.append(record_to_py(py, record, next_row)?)?;
+                list.append(record_to_py(py, record, names, base)?)?;
             }
             ("records", (list, *tag)).into_pyobject(py)
         }
@@ -150,21 +244,19 @@ fn packet_to_py<'py>(
 fn record_to_py<'py>(
     py: Python<'py>,
     record: &Record,
-    next_row: &mut i64,
+    names: &Names,
+    base: usize,
 ) -> PyResult<Bound<'py, PyTuple>> {
     match record {
         Record::Failed(fail) => (fail.reason, fail.detail.as_str()).into_pyobject(py),
         Record::Ok { fields, triplet } => {
             let dict = PyDict::new(py);
             for (k, v) in fields {
-                dict.set_item(k, value_to_py(py, v)?)?;
+                dict.set_item(names.get(py, k), value_to_py(py, v, names)?)?;
             }
             let (row, reason, detail) = match triplet {
-                Ok(t) if !t.is_empty() => {
-                    *next_row += 1;
-                    (*next_row - 1, None, None)
-                }
-                Ok(_) => (-1, None, None),
+                Ok(Some(row)) => ((base + *row) as i64, None, None),
+                Ok(None) => (-1, None, None),
                 Err(fail) => (-1, Some(fail.reason), Some(fail.detail.as_str())),
             };
             (py.None(), dict, row, reason, detail).into_pyobject(py)
@@ -172,25 +264,26 @@ fn record_to_py<'py>(
     }
 }
 
-fn value_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+fn value_to_py<'py>(py: Python<'py>, value: &Value, names: &Names) -> PyResult<Bound<'py, PyAny>> {
     Ok(match value {
         Value::Null => py.None().into_bound(py),
         Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
         Value::Long(n) => n.into_pyobject(py)?.into_any(),
         Value::Double(x) => x.into_pyobject(py)?.into_any(),
         Value::Bytes(b) => PyBytes::new(py, b).into_any(),
-        Value::Str(s) => s.into_pyobject(py)?.into_any(),
+        Value::Str(s) => PyString::new(py, s).into_any(),
+        Value::Symbol(s) => PyString::new(py, s).into_any(),
         Value::List(items) => {
             let list = PyList::empty(py);
             for item in items {
-                list.append(value_to_py(py, item)?)?;
+                list.append(value_to_py(py, item, names)?)?;
             }
             list.into_any()
         }
         Value::Dict(items) => {
             let dict = PyDict::new(py);
             for (k, v) in items {
-                dict.set_item(k, value_to_py(py, v)?)?;
+                dict.set_item(names.get(py, k), value_to_py(py, v, names)?)?;
             }
             dict.into_any()
         }
@@ -201,5 +294,10 @@ fn value_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeDecoder>()?;
     m.add("TRIPLET_FLOATS", TRIPLET)?;
+    m.add(
+        "PREPROCESSING_VERSIONS",
+        PyTuple::new(m.py(), Version::NAMES)?,
+    )?;
+    m.add("SENTINEL_ABS", f64::from(SENTINEL_ABS))?;
     Ok(())
 }

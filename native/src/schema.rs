@@ -7,8 +7,11 @@
 //! convert those to Python objects), is refused so that the caller uses the Python path.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::Value as Json;
+
+use crate::skip::{compile_all, SkipOp};
 
 #[derive(Debug, Clone)]
 pub enum Node {
@@ -20,11 +23,11 @@ pub enum Node {
     Bytes,
     Str,
     Fixed(i64),
-    Enum(Vec<String>),
+    Enum(Vec<Arc<str>>),
     Array(usize),
     Map(usize),
     Union(Vec<usize>),
-    Record(Vec<(String, usize)>),
+    Record(Vec<(Arc<str>, usize)>),
 }
 
 /// What to keep of a value: all of it, or some fields of a record.
@@ -37,8 +40,8 @@ pub enum Keep {
 #[derive(Debug)]
 pub enum FieldAct {
     Skip(usize),
-    Read(String, usize),
-    Project(String, ProjNode),
+    Read(Arc<str>, usize),
+    Project(Arc<str>, ProjNode),
 }
 
 #[derive(Debug)]
@@ -48,11 +51,13 @@ pub enum ProjNode {
     Whole(usize),
 }
 
-/// A compiled writer schema: its nodes and how to read the projected top-level record.
+/// A compiled writer schema: its nodes, how to read the projected top-level record, and
+/// how to skip each node (`crate::skip`).
 #[derive(Debug)]
 pub struct Schema {
     pub nodes: Vec<Node>,
     pub top: Vec<FieldAct>,
+    pub skips: Vec<SkipOp>,
 }
 
 struct Compiler {
@@ -174,7 +179,7 @@ impl Compiler {
                     .iter()
                     .map(|s| {
                         s.as_str()
-                            .map(str::to_owned)
+                            .map(Arc::from)
                             .ok_or("enum symbol is not a string")
                     })
                     .collect::<Result<_, _>>()?,
@@ -197,7 +202,7 @@ impl Compiler {
                         .and_then(Json::as_str)
                         .ok_or("field without name")?;
                     let ftype = field.get("type").ok_or("field without type")?;
-                    fields.push((fname.to_owned(), self.compile(ftype, inner.as_deref())?));
+                    fields.push((Arc::from(fname), self.compile(ftype, inner.as_deref())?));
                 }
                 Node::Record(fields)
             }
@@ -231,16 +236,18 @@ impl Compiler {
 
     fn project_fields(
         &self,
-        fields: &[(String, usize)],
+        fields: &[(Arc<str>, usize)],
         keep: &[(String, Keep)],
     ) -> Result<Vec<FieldAct>, String> {
         fields
             .iter()
-            .map(|(name, id)| match keep.iter().find(|(k, _)| k == name) {
-                None => Ok(FieldAct::Skip(*id)),
-                Some((_, Keep::Whole)) => Ok(FieldAct::Read(name.clone(), self.whole(*id)?)),
-                Some((_, sub)) => Ok(FieldAct::Project(name.clone(), self.project(*id, sub)?)),
-            })
+            .map(
+                |(name, id)| match keep.iter().find(|(k, _)| **k == **name) {
+                    None => Ok(FieldAct::Skip(*id)),
+                    Some((_, Keep::Whole)) => Ok(FieldAct::Read(name.clone(), self.whole(*id)?)),
+                    Some((_, sub)) => Ok(FieldAct::Project(name.clone(), self.project(*id, sub)?)),
+                },
+            )
             .collect()
     }
 
@@ -290,6 +297,7 @@ pub fn compile(schema_json: &[u8], keep: &Keep) -> Result<Schema, String> {
     };
     let top = c.project_fields(&fields, kept)?;
     Ok(Schema {
+        skips: compile_all(&c.nodes),
         nodes: c.nodes,
         top,
     })

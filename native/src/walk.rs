@@ -1,35 +1,91 @@
 //! Walking Avro binary along a compiled `Schema`: kept fields become `Value`s, the rest is skipped.
+//!
+//! Values borrow bytes and strings from the data they were read from (the stamps are never
+//! copied on the way to the preprocessing); names are shared with the schema.
+
+use std::borrow::Cow;
+use std::sync::Arc;
 
 use crate::avro::{py_index, AvroError, AvroResult, Cursor};
 use crate::schema::{FieldAct, Node, ProjNode, Schema};
+use crate::skip::{caps_error, Skipper, MAX_DEPTH, MAX_STEPS};
 
 /// A materialised Avro value, as fastavro would return it (records and maps become dicts).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub enum Value<'a> {
     Null,
     Bool(bool),
     Long(i64),
     Double(f64),
-    Bytes(Vec<u8>),
-    Str(String),
-    List(Vec<Value>),
-    Dict(Vec<(String, Value)>),
+    Bytes(Cow<'a, [u8]>),
+    Str(Cow<'a, str>),
+    /// An enum symbol, shared with the schema.
+    Symbol(Arc<str>),
+    List(Vec<Value<'a>>),
+    Dict(Vec<(Name<'a>, Value<'a>)>),
 }
 
-impl Value {
-    pub fn get(&self, key: &str) -> Option<&Value> {
+/// A record field name (shared with the schema) or a map key (read from the data).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Name<'a> {
+    Field(Arc<str>),
+    Key(Cow<'a, str>),
+}
+
+impl Name<'_> {
+    pub fn as_str(&self) -> &str {
         match self {
-            Value::Dict(items) => items.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v),
-            _ => None,
+            Name::Field(name) => name,
+            Name::Key(key) => key,
+        }
+    }
+
+    pub fn into_owned(self) -> Name<'static> {
+        match self {
+            Name::Field(name) => Name::Field(name),
+            Name::Key(key) => Name::Key(Cow::Owned(key.into_owned())),
         }
     }
 }
 
-// Nesting deeper than this fails the record (fastavro would hit Python's recursion limit).
-const MAX_DEPTH: u32 = 500;
-// Caps on work for one record, so that a claimed count cannot make a record cost unbounded time.
+/// The projected top-level fields of one record, in writer order.
+pub type Fields<'a> = Vec<(Name<'a>, Value<'a>)>;
+
+impl<'a> Value<'a> {
+    pub fn get(&self, key: &str) -> Option<&Value<'a>> {
+        match self {
+            Value::Dict(items) => items
+                .iter()
+                .rev()
+                .find(|(k, _)| k.as_str() == key)
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The value with its borrowed bytes and strings copied (for data about to be freed).
+    pub fn into_owned(self) -> Value<'static> {
+        match self {
+            Value::Null => Value::Null,
+            Value::Bool(b) => Value::Bool(b),
+            Value::Long(n) => Value::Long(n),
+            Value::Double(x) => Value::Double(x),
+            Value::Bytes(b) => Value::Bytes(Cow::Owned(b.into_owned())),
+            Value::Str(s) => Value::Str(Cow::Owned(s.into_owned())),
+            Value::Symbol(s) => Value::Symbol(s),
+            Value::List(items) => Value::List(items.into_iter().map(Value::into_owned).collect()),
+            Value::Dict(items) => Value::Dict(
+                items
+                    .into_iter()
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+// Items in one record's arrays and maps at most (MAX_DEPTH and MAX_STEPS: see `skip`).
 const MAX_ITEMS: u64 = 1 << 20;
-const MAX_STEPS: u64 = 1 << 26;
 
 pub struct Walker<'s> {
     schema: &'s Schema,
@@ -47,7 +103,7 @@ impl<'s> Walker<'s> {
     }
 
     /// Read one projected top-level record: its kept fields in writer order.
-    pub fn read_top(&mut self, c: &mut Cursor) -> AvroResult<Vec<(String, Value)>> {
+    pub fn read_top<'a>(&mut self, c: &mut Cursor<'a>) -> AvroResult<Fields<'a>> {
         self.items = 0;
         self.steps = 0;
         self.read_fields(c, &self.schema.top, 0)
@@ -56,33 +112,42 @@ impl<'s> Walker<'s> {
     fn tick(&mut self, depth: u32) -> AvroResult<()> {
         self.steps += 1;
         if self.steps > MAX_STEPS || depth > MAX_DEPTH {
-            return Err(AvroError(
-                "RecursionError: record nests or repeats past the decoder's caps".into(),
-            ));
+            return Err(caps_error());
         }
         Ok(())
     }
 
-    fn read_fields(
+    fn read_fields<'a>(
         &mut self,
-        c: &mut Cursor,
+        c: &mut Cursor<'a>,
         acts: &[FieldAct],
         depth: u32,
-    ) -> AvroResult<Vec<(String, Value)>> {
-        let mut out = Vec::new();
+    ) -> AvroResult<Fields<'a>> {
+        let kept = acts
+            .iter()
+            .filter(|a| !matches!(a, FieldAct::Skip(_)))
+            .count();
+        let mut out = Vec::with_capacity(kept);
         for act in acts {
             match act {
                 FieldAct::Skip(id) => self.skip(c, *id, depth + 1)?,
-                FieldAct::Read(name, id) => out.push((name.clone(), self.read(c, *id, depth + 1)?)),
+                FieldAct::Read(name, id) => {
+                    out.push((Name::Field(name.clone()), self.read(c, *id, depth + 1)?))
+                }
                 FieldAct::Project(name, p) => {
-                    out.push((name.clone(), self.read_proj(c, p, depth + 1)?))
+                    out.push((Name::Field(name.clone()), self.read_proj(c, p, depth + 1)?))
                 }
             }
         }
         Ok(out)
     }
 
-    fn read_proj(&mut self, c: &mut Cursor, p: &ProjNode, depth: u32) -> AvroResult<Value> {
+    fn read_proj<'a>(
+        &mut self,
+        c: &mut Cursor<'a>,
+        p: &ProjNode,
+        depth: u32,
+    ) -> AvroResult<Value<'a>> {
         match p {
             ProjNode::Whole(id) => self.read(c, *id, depth),
             ProjNode::Record(acts) => Ok(Value::Dict(self.read_fields(c, acts, depth)?)),
@@ -93,7 +158,7 @@ impl<'s> Walker<'s> {
         }
     }
 
-    fn read(&mut self, c: &mut Cursor, id: usize, depth: u32) -> AvroResult<Value> {
+    fn read<'a>(&mut self, c: &mut Cursor<'a>, id: usize, depth: u32) -> AvroResult<Value<'a>> {
         self.tick(depth)?;
         Ok(match &self.schema.nodes[id] {
             Node::Null => Value::Null,
@@ -101,11 +166,11 @@ impl<'s> Walker<'s> {
             Node::Long => Value::Long(c.read_long()?),
             Node::Float => Value::Double(f64::from(c.read_f32()?)),
             Node::Double => Value::Double(c.read_f64()?),
-            Node::Bytes => Value::Bytes(c.read_sized("bytes")?.to_vec()),
-            Node::Str => Value::Str(c.read_string()?),
-            Node::Fixed(n) => Value::Bytes(c.read_exact(*n, "a fixed")?.to_vec()),
+            Node::Bytes => Value::Bytes(Cow::Borrowed(c.read_sized("bytes")?)),
+            Node::Str => Value::Str(Cow::Borrowed(c.read_string()?)),
+            Node::Fixed(n) => Value::Bytes(Cow::Borrowed(c.read_exact(*n, "a fixed")?)),
             Node::Enum(symbols) => {
-                Value::Str(symbols[py_index(c.read_long()?, symbols.len(), "enum")?].clone())
+                Value::Symbol(symbols[py_index(c.read_long()?, symbols.len(), "enum")?].clone())
             }
             Node::Union(bs) => {
                 let i = py_index(c.read_long()?, bs.len(), "union")?;
@@ -114,7 +179,7 @@ impl<'s> Walker<'s> {
             Node::Record(fields) => {
                 let mut out = Vec::with_capacity(fields.len());
                 for (name, f) in fields {
-                    out.push((name.clone(), self.read(c, *f, depth + 1)?));
+                    out.push((Name::Field(name.clone()), self.read(c, *f, depth + 1)?));
                 }
                 Value::Dict(out)
             }
@@ -122,17 +187,17 @@ impl<'s> Walker<'s> {
                 Value::List(self.read_blocks(c, depth, |w, c| w.read(c, *item, depth + 1))?)
             }
             Node::Map(value) => Value::Dict(self.read_blocks(c, depth, |w, c| {
-                let key = c.read_string()?;
+                let key = Name::Key(Cow::Borrowed(c.read_string()?));
                 Ok((key, w.read(c, *value, depth + 1)?))
             })?),
         })
     }
 
-    fn read_blocks<T>(
+    fn read_blocks<'a, T>(
         &mut self,
-        c: &mut Cursor,
+        c: &mut Cursor<'a>,
         depth: u32,
-        mut item: impl FnMut(&mut Self, &mut Cursor) -> AvroResult<T>,
+        mut item: impl FnMut(&mut Self, &mut Cursor<'a>) -> AvroResult<T>,
     ) -> AvroResult<Vec<T>> {
         let mut out = Vec::new();
         loop {
@@ -158,59 +223,13 @@ impl<'s> Walker<'s> {
     }
 
     fn skip(&mut self, c: &mut Cursor, id: usize, depth: u32) -> AvroResult<()> {
-        self.tick(depth)?;
-        match &self.schema.nodes[id] {
-            Node::Null => {}
-            Node::Boolean => c.skip_unchecked(1),
-            Node::Long | Node::Enum(_) => {
-                c.read_long()?;
-            }
-            Node::Float => c.skip_unchecked(4),
-            Node::Double => c.skip_unchecked(8),
-            Node::Bytes | Node::Str => {
-                let n = c.read_long()?;
-                c.skip_unchecked(n);
-            }
-            Node::Fixed(n) => c.skip_unchecked(*n),
-            Node::Union(bs) => {
-                let i = py_index(c.read_long()?, bs.len(), "union")?;
-                self.skip(c, bs[i], depth + 1)?;
-            }
-            Node::Record(fields) => {
-                for (_, f) in fields {
-                    self.skip(c, *f, depth + 1)?;
-                }
-            }
-            Node::Array(item) => self.skip_blocks(c, depth, &[*item])?,
-            Node::Map(value) => self.skip_blocks(c, depth, &[usize::MAX, *value])?,
-        }
-        Ok(())
-    }
-
-    /// Skip array or map blocks; `parts` are the node ids of one item (usize::MAX: a map key).
-    fn skip_blocks(&mut self, c: &mut Cursor, depth: u32, parts: &[usize]) -> AvroResult<()> {
-        loop {
-            let count = c.read_long()?;
-            if count == 0 {
-                return Ok(());
-            }
-            if count < 0 {
-                let size = c.read_long()?;
-                c.seek_relative(size);
-                self.tick(depth)?;
-                continue;
-            }
-            for _ in 0..(count as u64) {
-                for &part in parts {
-                    if part == usize::MAX {
-                        let n = c.read_long()?;
-                        c.skip_unchecked(n);
-                        self.tick(depth)?;
-                    } else {
-                        self.skip(c, part, depth + 1)?;
-                    }
-                }
-            }
-        }
+        let plans = &self.schema.skips;
+        let mut skipper = Skipper {
+            plans,
+            steps: self.steps,
+        };
+        let done = skipper.skip(c, &plans[id], depth);
+        self.steps = skipper.steps;
+        done
     }
 }

@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use rbc1000_native::container::parse_container;
-use rbc1000_native::decode::{decode_packet, Plans};
-use rbc1000_native::inflate::Inflater;
+use rbc1000_native::decode::{decode_packet, Plans, Workspace};
+use rbc1000_native::preprocess::Version;
 
 const ZTF_KEEP: &str = r#"{"schemavsn": null, "objectId": null, "candid": null,
   "candidate": {"candid": null, "jd": null, "fid": null, "ra": null, "dec": null, "magpsf": null,
@@ -64,21 +64,26 @@ fn mutated_packets_never_panic() {
     let samples = samples();
     assert!(!samples.is_empty(), "no vendored samples found");
     let plans = plans_for(&samples);
-    let mut inflater = Inflater::default();
+    let mut ws = Workspace::default();
     let mut rng = Rng(seed | 1);
     for data in &samples {
         for _ in 0..cases {
             let cut = rng.below(data.len() + 1);
-            decode_packet(&data[..cut], &plans, &mut inflater, true);
+            decode_packet(&data[..cut], &plans, &mut ws, Some(Version::Pp2));
             let mut flipped = data.clone();
             for _ in 0..=rng.below(8) {
                 let at = rng.below(flipped.len());
                 flipped[at] ^= 1 << rng.below(8);
             }
-            decode_packet(&flipped, &plans, &mut inflater, true);
+            decode_packet(&flipped, &plans, &mut ws, Some(Version::Pp2));
             let noise: Vec<u8> = (0..rng.below(512)).map(|_| rng.next() as u8).collect();
             for prefix in [&b""[..], b"Obj\x01", b"\x00\x00\x00\x03\x84"] {
-                decode_packet(&[prefix, &noise].concat(), &plans, &mut inflater, true);
+                decode_packet(
+                    &[prefix, &noise].concat(),
+                    &plans,
+                    &mut ws,
+                    Some(Version::Pp2),
+                );
             }
         }
     }

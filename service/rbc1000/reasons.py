@@ -44,6 +44,7 @@ class Reason(StrEnum):
     BAD_ARCHIVE = "bad_archive"
     # Scoring.
     SCORING_FAILED = "scoring_failed"  # the model raised on this alert alone
+    NONFINITE_SCORE = "nonfinite_score"  # the model gave NaN, inf or a value outside [0, 1]
     # Anything the decoder did not foresee; the detail names the exception type.
     DECODER_ERROR = "decoder_error"
 

@@ -26,7 +26,7 @@ from rbc1000.label.export import export_labels
 from rbc1000.label.publish import decode_label
 from rbc1000.label.settings import LabelSettings
 from rbc1000.label.store import Store
-from rbc1000.ops.settings import KafkaSettings
+from rbc1000.ops.kafka_settings import KafkaSettings
 from rbc1000.stream.kafka_io import KafkaProducer, OutputRecord
 from rbc1000.stream.records import ScoredRecord, encode_kafka
 from rbc1000.train.data.loaders import load_dataset_report

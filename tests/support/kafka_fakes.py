@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rbc1000.alerts.decoding import Decoder
+import pytest
+
+from rbc1000.alerts.native import BatchDecoder, DecodePath, make_batch_decoder, native_available
 from rbc1000.model.decisions import LabellingLimiter
 from rbc1000.model.scoring import Scorer
 from rbc1000.ops.settings import ServeSettings
@@ -18,6 +20,18 @@ from rbc1000.stream.kafka_io import DeliveryError, Message, OutputRecord, Partit
 from rbc1000.stream.loop import Collaborators, StopFlag, StreamProcessor
 
 ALERTS = Path(__file__).resolve().parents[1] / "data" / "alerts"
+DECODE_PATHS: list[DecodePath] = ["native", "python"] if native_available() else ["python"]
+# The decoder `collaborators` builds; `each_decode_path` runs a test module once per path.
+decode_path: DecodePath = "auto"
+
+
+@pytest.fixture(autouse=False, params=DECODE_PATHS)
+def each_decode_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> DecodePath:
+    """Use as `pytestmark = pytest.mark.usefixtures("each_decode_path")` (imported into the
+    test module): every test there runs on the native and on the Python decode path."""
+    path: DecodePath = request.param
+    monkeypatch.setattr(f"{__name__}.decode_path", path)
+    return path
 
 
 def vendored(pattern: str) -> list[bytes]:
@@ -161,12 +175,13 @@ def settings(**overrides: object) -> ServeSettings:
 
 
 def collaborators(source: FakeSource, sink: FakeSink, scorer: Scorer, **parts: Any) -> Collaborators:
-    """The loop's collaborators over the fakes: the real decoder, no labelling cap, the source's
-    clock and a stop flag the source sets once it is empty; `parts` replaces any of them."""
+    """The loop's collaborators over the fakes: the real decoder (native when built), no
+    labelling cap, the source's clock and a stop flag the source sets once it is empty;
+    `parts` replaces any of them."""
     stop = source.stop or StopFlag()
     source.stop = stop
     chosen: dict[str, Any] = {
-        "decoder": Decoder(),
+        "decoder": make_batch_decoder(decode_path),
         "limiter": LabellingLimiter(math.inf),
         "stop": stop,
         "clock": source.clock or FakeClock(),
@@ -180,7 +195,7 @@ def processor(
     sink: FakeSink,
     scorer: Scorer,
     limiter: LabellingLimiter | None = None,
-    decoder: Decoder | None = None,
+    decoder: BatchDecoder | None = None,
     **overrides: object,
 ) -> StreamProcessor:
     """A StreamProcessor over the fakes (see `collaborators`) with `limiter` or `decoder` when

@@ -2,31 +2,33 @@
 
 Both decoders here turn a batch of messages into the same `DecodedBatch`: one item per
 record (an `Alert` or a `DecodeFailure`, with the same reasons as `Decoder.decode`) and a
-float32 `[rows, 3, 63, 63]` array of `rbc-pp-1` triplets, one row per alert whose stamps
-could be preprocessed. The Python path (`Decoder` plus `triplet_from_cutouts`) is the
-reference; the native one must match it, as tests/unit/alerts/test_native_parity.py checks.
+float32 `[rows, 3, 63, 63]` array of triplets of the preprocessing version asked for, one
+row per alert whose stamps could be preprocessed. The Python path (`Decoder` plus
+`triplet_from_cutouts`) is the reference; the native one must match it, as
+tests/unit/alerts/test_native_parity.py checks.
 
 The native decoder keeps every schema-level decision in Python: on the first message of a
 new writer schema it asks `Decoder` for the plan (so a bad schema fails exactly as there),
 then registers the schema with the core, which reads every later message without the GIL.
 Schemas the core cannot read (e.g. logical types among the kept fields) and codecs it does
-not implement (zstandard, bzip2, xz) go through the Python path, message by message.
+not implement (zstandard, bzip2, xz) go through the Python path, message by message. A
+preprocessing version the core does not implement (`native_versions()`) is computed in
+Python from the stamps the core decoded (`NativeBatchDecoder.preprocessing` says which).
 
-Which path runs is chosen once, by `make_batch_decoder(path)` or the `RBC_DECODE_PATH`
-environment variable ('auto', 'python' or 'native'), and logged; 'auto' is native when the
-extension is installed.
+Which path runs is chosen once, by `make_batch_decoder(path)` from the `decode_path`
+setting, and logged; 'auto' is native when the extension is installed. Nothing switches
+paths afterwards.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Literal, NamedTuple, Protocol
 
 import numpy as np
 
@@ -34,7 +36,7 @@ from rbc1000.alerts.alert import Alert, DecodeError, DecodeFailure, DecodeResult
 from rbc1000.alerts.container import schema_fingerprint
 from rbc1000.alerts.decoding import Decoder
 from rbc1000.alerts.surveys import fields_for, to_alert
-from rbc1000.model.preprocessing import TRIPLET_SHAPE, triplet_from_cutouts
+from rbc1000.model.preprocessing import PP_V1, TRIPLET_SHAPE, triplet_from_cutouts
 from rbc1000.reasons import Reason
 
 try:
@@ -45,12 +47,18 @@ except ImportError:  # the extension is optional: a source checkout without a Ru
 log = logging.getLogger(__name__)
 
 DecodePath = Literal["auto", "python", "native"]
-PATH_ENV = "RBC_DECODE_PATH"
+Implementation = Literal["python", "native"]
 
 
-@dataclass(frozen=True, slots=True)
-class DecodedItem:
-    """One record of a batch: which message it came from, what it decoded to, its triplet row."""
+class DecodePathError(ValueError):
+    """The decode path asked for cannot be used here (the extension is not installed)."""
+
+
+class DecodedItem(NamedTuple):
+    """One record of a batch: which message it came from, what it decoded to, its triplet row
+    (None when it has none) and, for an alert without one, why preprocessing refused it.
+
+    A named tuple: one is made per alert, and it is cheaper to build than a dataclass."""
 
     message: int
     result: DecodeResult
@@ -60,68 +68,101 @@ class DecodedItem:
 
 @dataclass(frozen=True, slots=True)
 class DecodedBatch:
-    """The records of a batch of messages and the model inputs of those that have one."""
+    """The records of a batch of messages and the model inputs (of `version`) of those that have one."""
 
     items: list[DecodedItem]
     triplets: np.ndarray
+    version: str = PP_V1
 
     def results(self, message: int) -> list[DecodeResult]:
         return [item.result for item in self.items if item.message == message]
+
+    def triplet_rows(self) -> list[int | DecodeError | None]:
+        """Per item: its triplet's row, else why preprocessing refused it (None: not an alert)."""
+        return [item.row if item.row is not None else item.triplet_error for item in self.items]
 
 
 class BatchDecoder(Protocol):
     """What the service needs of a decoder; `path` names the implementation for logs and metrics."""
 
-    path: str
+    @property
+    def path(self) -> Implementation: ...
+
+    def preprocessing(self, version: str) -> Implementation:
+        """Which code computes the triplets of `version`."""
+        ...
 
     def decode(self, data: bytes) -> list[DecodeResult]: ...
 
-    def decode_batch(self, messages: Sequence[bytes]) -> DecodedBatch: ...
+    def decode_batch(self, messages: Sequence[bytes], version: str = PP_V1) -> DecodedBatch: ...
 
 
 def native_available() -> bool:
     return _native is not None
 
 
+def native_versions() -> tuple[str, ...]:
+    """The preprocessing versions the compiled core implements (none without it)."""
+    return tuple(_native.PREPROCESSING_VERSIONS) if _native is not None else ()
+
+
 class PythonBatchDecoder:
     """The reference path: `Decoder.decode` and `triplet_from_cutouts`, message by message."""
 
-    path = "python"
+    path: Implementation = "python"
 
     def __init__(self, schema_dir: Path | None = None, registry_url: str | None = None) -> None:
         self.decoder = Decoder(schema_dir, registry_url)
 
+    def preprocessing(self, version: str) -> Implementation:
+        return "python"
+
     def decode(self, data: bytes) -> list[DecodeResult]:
         return self.decoder.decode(data)
 
-    def decode_batch(self, messages: Sequence[bytes]) -> DecodedBatch:
+    def decode_batch(self, messages: Sequence[bytes], version: str = PP_V1) -> DecodedBatch:
         items: list[DecodedItem] = []
         rows: list[np.ndarray] = []
         for message, data in enumerate(messages):
-            python_items(self.decoder, message, data, items, rows)
-        return DecodedBatch(items, _stack(rows))
+            python_items(self.decoder, message, data, items, rows, version)
+        return DecodedBatch(items, _stack(rows), version)
 
 
 def python_items(
-    decoder: Decoder, message: int, data: bytes, items: list[DecodedItem], rows: list[np.ndarray]
+    decoder: Decoder,
+    message: int,
+    data: bytes,
+    items: list[DecodedItem],
+    rows: list[np.ndarray],
+    version: str | None,
 ) -> None:
-    """Decode one message on the Python path, appending its items and triplet rows."""
+    """Decode one message on the Python path, appending its items and (with a preprocessing
+    `version`) their triplet rows."""
     for result in decoder.decode(data):
-        if not isinstance(result, Alert):
-            items.append(DecodedItem(message, result, None))
-            continue
-        try:
-            rows.append(triplet_from_cutouts(result.cutouts))
-        except DecodeError as exc:
-            items.append(DecodedItem(message, result, None, exc))
-            continue
-        items.append(DecodedItem(message, result, len(rows) - 1))
+        item = DecodedItem(message, result, None)
+        items.append(item if version is None else _with_triplet(item, rows, version))
+
+
+def _with_triplet(item: DecodedItem, rows: list[np.ndarray], version: str) -> DecodedItem:
+    """The item with the triplet of its alert preprocessed in Python and added to `rows`."""
+    if not isinstance(item.result, Alert):
+        return item
+    try:
+        rows.append(triplet_from_cutouts(item.result.cutouts, version))
+    except DecodeError as exc:
+        return DecodedItem(item.message, item.result, None, exc)
+    return DecodedItem(item.message, item.result, len(rows) - 1)
 
 
 def _stack(rows: list[np.ndarray]) -> np.ndarray:
     if not rows:
-        return np.empty((0, *TRIPLET_SHAPE), dtype=np.float32)
+        return _empty_rows(0)
     return np.stack(rows).astype(np.float32, copy=False)
+
+
+def _empty_rows(rows: int) -> np.ndarray:
+    """Room for `rows` triplets, filled by the core (`decode_batch`'s `alloc`)."""
+    return np.empty((rows, *TRIPLET_SHAPE), dtype=np.float32)
 
 
 def _full_record(decoder: Decoder, data: bytes, index: int) -> dict[str, Any]:
@@ -134,27 +175,40 @@ def _full_record(decoder: Decoder, data: bytes, index: int) -> dict[str, Any]:
 class NativeBatchDecoder:
     """The compiled core, with `Decoder` for schemas, full records and what the core does not read."""
 
-    path = "native"
+    path: Implementation = "native"
 
     def __init__(self, schema_dir: Path | None = None, registry_url: str | None = None) -> None:
         if _native is None:
-            raise RuntimeError("rbc1000._native is not installed (build native/ with maturin)")
+            raise DecodePathError("rbc1000._native is not installed (build native/ with maturin)")
         self.python = Decoder(schema_dir, registry_url)
         self.core = _native.NativeDecoder()
         self._tags: list[tuple[Survey, str]] = [("ztf", "unknown")]  # tag 0: packet-level failures
 
+    def preprocessing(self, version: str) -> Implementation:
+        return "native" if version in native_versions() else "python"
+
     def decode(self, data: bytes) -> list[DecodeResult]:
-        return self._decode(list(_as_bytes([data])), triplets=False).results(0)
+        items, _ = self._decode(_as_bytes([data]), None)
+        return [item.result for item in items]
 
-    def decode_batch(self, messages: Sequence[bytes]) -> DecodedBatch:
-        return self._decode(list(_as_bytes(messages)), triplets=True)
+    def decode_batch(self, messages: Sequence[bytes], version: str = PP_V1) -> DecodedBatch:
+        packets = _as_bytes(messages)
+        if self.preprocessing(version) == "native":
+            return DecodedBatch(*self._decode(packets, version), version)
+        decoded, _ = self._decode(packets, None)  # a version the core lacks: its stamps, in Python
+        rows: list[np.ndarray] = []
+        items = [_with_triplet(item, rows, version) for item in decoded]
+        return DecodedBatch(items, _stack(rows), version)
 
-    def _decode(self, packets: list[bytes], triplets: bool) -> DecodedBatch:
-        raw, entries = self.core.decode_batch(packets, triplets)
+    def _decode(self, packets: list[bytes], version: str | None) -> tuple[list[DecodedItem], np.ndarray]:
+        """Items and triplets of the packets; without a `version`, no triplets are made."""
+        alloc = _empty_rows if version is not None else None
+        native_rows, entries = self.core.decode_batch(packets, alloc, version or PP_V1)
         failures = self._register_missing(entries)
         if failures is not None:  # new schemas were met: read the batch again with their plans
-            raw, entries = self.core.decode_batch(packets, triplets)
-        native_rows = np.frombuffer(raw, dtype=np.float32).reshape(-1, *TRIPLET_SHAPE)
+            native_rows, entries = self.core.decode_batch(packets, alloc, version or PP_V1)
+        if native_rows is None:
+            native_rows = _empty_rows(0)
         items: list[DecodedItem] = []
         extra_rows: list[np.ndarray] = []
         for message, (kind, payload) in enumerate(entries):
@@ -162,12 +216,12 @@ class NativeBatchDecoder:
                 self._records(message, packets[message], payload, items)
             elif kind == "python":
                 before = len(items)
-                python_items(self.python, message, packets[message], items, extra_rows)
+                python_items(self.python, message, packets[message], items, extra_rows, version)
                 items[before:] = [_shift(item, len(native_rows)) for item in items[before:]]
             else:  # the Python path refused the schema: same failure as Decoder.decode gives
                 items.append(DecodedItem(message, (failures or {})[message], None))
-        triplet_array = native_rows if not extra_rows else np.concatenate([native_rows, _stack(extra_rows)])
-        return DecodedBatch(items, triplet_array)
+        triplets = native_rows if not extra_rows else np.concatenate([native_rows, _stack(extra_rows)])
+        return items, triplets
 
     def _records(self, message: int, data: bytes, payload: Any, items: list[DecodedItem]) -> None:
         records, tag = payload
@@ -186,7 +240,7 @@ class NativeBatchDecoder:
                 items.append(DecodedItem(message, DecodeFailure(index, exc), None))
                 continue
             except (TypeError, ValueError, OverflowError) as exc:
-                failure = DecodeError(Reason("bad_field"), f"{type(exc).__name__}: {exc}")
+                failure = DecodeError(Reason.BAD_FIELD, f"{type(exc).__name__}: {exc}")
                 items.append(DecodedItem(message, DecodeFailure(index, failure), None))
                 continue
             error = None if reason is None else DecodeError(Reason(reason), detail)
@@ -248,24 +302,30 @@ def _shift(item: DecodedItem, offset: int) -> DecodedItem:
     )
 
 
-def resolve_path(path: DecodePath | None = None) -> Literal["python", "native"]:
-    """The decode path to use: `path`, else $RBC_DECODE_PATH, else 'auto' (native when installed)."""
-    chosen = path or cast(DecodePath, os.environ.get(PATH_ENV, "auto").strip().lower() or "auto")
-    if chosen not in ("auto", "python", "native"):
-        raise ValueError(f"{PATH_ENV} must be auto, python or native, not {chosen!r}")
-    if chosen == "native" and _native is None:
-        raise RuntimeError(f"{PATH_ENV}=native but rbc1000._native is not installed")
-    if chosen == "auto":
+def resolve_path(path: DecodePath) -> Implementation:
+    """The implementation `path` means here: 'auto' is native when the extension is installed."""
+    if path == "native" and _native is None:
+        raise DecodePathError("decode_path is native but rbc1000._native is not installed")
+    if path == "auto":
         return "native" if _native is not None else "python"
-    return chosen
+    return path
 
 
 def make_batch_decoder(
-    path: DecodePath | None = None, schema_dir: Path | None = None, registry_url: str | None = None
+    path: DecodePath = "auto", schema_dir: Path | None = None, registry_url: str | None = None
 ) -> BatchDecoder:
-    """The decoder for `path` (see `resolve_path`); logs which one it is, once."""
+    """The decoder for `path` (see `resolve_path`); logs which one it is, once.
+
+    Raises DecodePathError when `path` is 'native' and the extension is not installed.
+    """
     resolved = resolve_path(path)
-    log.info("decode_path=%s native_available=%s", resolved, _native is not None)
+    log.info(
+        "decode_path_chosen path=%s asked=%s native_available=%s native_preprocessing=%s",
+        resolved,
+        path,
+        _native is not None,
+        ",".join(native_versions()) or "-",
+    )
     if resolved == "native":
         return NativeBatchDecoder(schema_dir, registry_url)
     return PythonBatchDecoder(schema_dir, registry_url)

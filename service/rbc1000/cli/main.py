@@ -12,7 +12,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("rbc1000.cli.serve", "consume alerts from Kafka, score them and publish the results"),
     "replay": ("rbc1000.cli.replay", "publish alert files into a Kafka topic at a chosen rate"),
     "peek": ("rbc1000.cli.peek", "print the scored records (or dead letters) on a topic"),
+    "config": (
+        "rbc1000.cli.config",
+        "show the effective settings of serve, secrets masked, with their sources",
+    ),
     "label": ("rbc1000.label.cli", "the labelling web app: serve, useradd, import, export"),
+    "models": ("rbc1000.cli.models", "a model registry: list, show, rollback, import"),
 }
 
 

@@ -1,7 +1,8 @@
 """`rbc score PATH... --out FILE`: the serving pipeline over alert files, no broker, no GPU needed.
 
 Decodes every packet under the paths (alert files; directories, searched recursively for
-*.avro files and tarballs; tarballs), batches the alerts, scores each batch in one ONNX call with
+*.avro files and tarballs; tarballs) in batches with the decoder `--decode-path` chooses (the
+compiled core when installed), scores each batch in one ONNX call with
 `rbc1000.model.decisions.score_batch` (exactly what `rbc serve` does per batch) and writes:
 
 - FILE: one scored record per alert, format by extension (.avro with the scored schema and
@@ -24,15 +25,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from tqdm import tqdm
 
-from rbc1000.alerts.alert import Alert
-from rbc1000.alerts.decoding import Decoder
-from rbc1000.alerts.sources import SourcedResult, iter_alerts
+from rbc1000.alerts.alert import Alert, DecodeError, DecodeFailure
+from rbc1000.alerts.native import BatchDecoder, DecodedItem, DecodePathError, make_batch_decoder
+from rbc1000.alerts.sources import Packet, SourcedResult, SourceError, iter_packets
 from rbc1000.model.contract import ContractError
-from rbc1000.model.decisions import DeadLetter, ScoredAlert, score_batch
+from rbc1000.model.decisions import DeadLetter, Prepared, ScoredAlert, score_batch
 from rbc1000.model.providers import ProviderError
 from rbc1000.model.scoring import Scorer
 from rbc1000.ops.cli_flags import UsageError, add_settings_flags, given_flags
@@ -67,10 +68,11 @@ def run(args: argparse.Namespace) -> int:
             "one with `rbc-train run` and `rbc-train export`"
         )
     try:
+        decoder = make_batch_decoder(settings.decode_path)
         scorer = Scorer.load(
             settings.model_path, settings.provider, settings.intra_op_threads, settings.io_binding
         )
-    except (ContractError, ProviderError) as exc:
+    except (ContractError, ProviderError, DecodePathError) as exc:
         raise UsageError(str(exc)) from None
     try:
         summary = score_files(
@@ -80,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
             settings.batch_size,
             include_packets=settings.include_packet,
             gallery_k=_gallery_size(settings),
+            decoder=decoder,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -123,15 +126,11 @@ class Tally:
         self.surveys.setdefault(survey, Counter())[kind] += 1
 
 
-def _counted(items: Iterable[SourcedResult], tally: Tally) -> Iterator[SourcedResult]:
-    """Pass records through, counting the packets they came from."""
-    for item in items:
-        tally.packets += item.record_index == 0
-        yield item
+T = TypeVar("T")
 
 
-def _batches(items: Iterator[SourcedResult], size: int) -> Iterator[list[SourcedResult]]:
-    batch: list[SourcedResult] = []
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
     for item in items:
         batch.append(item)
         if len(batch) == size:
@@ -141,6 +140,33 @@ def _batches(items: Iterator[SourcedResult], size: int) -> Iterator[list[Sourced
         yield batch
 
 
+def decoded_batches(
+    paths: list[str], decoder: BatchDecoder, version: str, size: int
+) -> Iterator[tuple[list[SourcedResult], Prepared]]:
+    """The records under `paths`, in order, with their triplets of preprocessing `version`,
+    decoded `size` packets per call; an unreadable file gives one DecodeFailure with an empty
+    packet."""
+    for chunk in _batches(iter_packets(paths), size):
+        packets = [item for item in chunk if isinstance(item, Packet)]
+        batch = decoder.decode_batch([p.data for p in packets], version)
+        by_packet: list[list[DecodedItem]] = [[] for _ in packets]
+        for decoded in batch.items:
+            by_packet[decoded.message].append(decoded)
+        records: list[SourcedResult] = []
+        rows: list[int | DecodeError | None] = []
+        position = 0
+        for item in chunk:
+            if isinstance(item, SourceError):
+                records.append(SourcedResult(Packet(item.path, b""), 0, DecodeFailure(0, item.error)))
+                rows.append(None)
+                continue
+            for index, decoded in enumerate(by_packet[position]):
+                records.append(SourcedResult(item, index, decoded.result))
+                rows.append(decoded.row if decoded.row is not None else decoded.triplet_error)
+            position += 1
+        yield records, Prepared(batch.triplets, rows, version)
+
+
 def score_files(
     paths: list[str],
     out: Path,
@@ -148,8 +174,11 @@ def score_files(
     batch_size: int,
     include_packets: bool = True,
     gallery_k: int = 4,
+    decoder: BatchDecoder | None = None,
 ) -> dict[str, Any]:
-    """Score every alert under `paths` into `out` and its companions; returns the summary."""
+    """Score every alert under `paths` into `out` and its companions; returns the summary.
+
+    `decoder` defaults to `make_batch_decoder("auto")`."""
     files = output_paths(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tally = Tally()
@@ -159,23 +188,28 @@ def score_files(
 
         highlights = Highlights(gallery_k, scorer.info.threshold)
     started = time.perf_counter()
-    items = _counted(iter_alerts(paths, Decoder()), tally)
+    version = scorer.info.preprocessing_version
+    batches = decoded_batches(paths, decoder or make_batch_decoder("auto"), version, batch_size)
     with (
         open_writer(out, include_packets) as writer,
         files["dead_letters"].open("w") as dead,
         tqdm(unit=" alerts", desc="scoring", disable=None, file=sys.stderr) as bar,
     ):
-        for batch in _batches(items, batch_size):
-            outcomes = score_batch([i.result for i in batch], scorer)
-            scored_at = now_ms()
-            for item, outcome in zip(batch, outcomes, strict=True):
-                if isinstance(outcome, DeadLetter):
-                    _write_dead_letter(dead, item, outcome, tally)
-                    continue
-                packet = item.packet.data if include_packets else None
-                writer.write(ScoredRecord.build(outcome, scorer.info, packet, scored_at))
-                _count_scored(outcome, tally, highlights)
-            bar.update(len(batch))
+        for records, prepared in batches:
+            for start in range(0, len(records), batch_size):  # a container may hold many alerts
+                part = records[start : start + batch_size]
+                rows = Prepared(prepared.triplets, prepared.rows[start : start + batch_size], version)
+                outcomes = score_batch([r.result for r in part], scorer, prepared=rows)
+                scored_at = now_ms()
+                for item, outcome in zip(part, outcomes, strict=True):
+                    tally.packets += item.record_index == 0
+                    if isinstance(outcome, DeadLetter):
+                        _write_dead_letter(dead, item, outcome, tally)
+                        continue
+                    packet = item.packet.data if include_packets else None
+                    writer.write(ScoredRecord.build(outcome, scorer.info, packet, scored_at))
+                    _count_scored(outcome, tally, highlights)
+            bar.update(len(records))
     seconds = time.perf_counter() - started
     if highlights is not None and len(highlights):
         from rbc1000.viz.highlights import render

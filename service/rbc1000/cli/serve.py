@@ -10,13 +10,15 @@ without committing unfinished work; an unusable model or settings exit 2.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from rbc1000.alerts.decoding import Decoder
+from rbc1000.alerts.framing import RecordFramer
+from rbc1000.alerts.native import BatchDecoder, DecodePathError, make_batch_decoder
 from rbc1000.model.contract import ContractError
 from rbc1000.model.decisions import LabellingLimiter
 from rbc1000.model.providers import ProviderError
@@ -26,10 +28,14 @@ from rbc1000.ops.health import HealthServer, HealthState
 from rbc1000.ops.logging import setup_logging
 from rbc1000.ops.metrics import Metrics
 from rbc1000.ops.settings import CONFIG_HELP, ServeSettings, settings_or_error
+from rbc1000.stream.client_log import admin_client
 from rbc1000.stream.kafka_io import KafkaConsumer, KafkaFatalError, KafkaProducer
 from rbc1000.stream.loop import Collaborators, StopFlag, StreamProcessor
+from rbc1000.stream.records import SCHEMA_PATH, scored_framer
+from rbc1000.stream.registration import RegistrationError, register_topics
+from rbc1000.stream.topics import TopicError, ensure_topics
 
-log = logging.getLogger("service.serve")
+log = logging.getLogger("rbc1000.serve")
 
 EPILOG = """\
 environment: every setting also reads RBC_<NAME> (nested: RBC_KAFKA__<NAME>), e.g.
@@ -37,9 +43,11 @@ environment: every setting also reads RBC_<NAME> (nested: RBC_KAFKA__<NAME>), e.
   RBC_KAFKA__SECURITY_PROTOCOL=SASL_SSL  RBC_KAFKA__SASL_MECHANISM=SCRAM-SHA-512
   RBC_KAFKA__SASL_USERNAME=me  RBC_KAFKA__SASL_PASSWORD=...  RBC_KAFKA__SSL_CA_LOCATION=ca.pem
 precedence: flags > environment > --config file (YAML with the same names) > defaults.
-outputs: scored records (Confluent-framed Avro, schemas/scored/) to the scored topic, uncertain
-alerts also to the labelling topic (rate-capped), undecodable or unscorable messages to the
-dead-letter topic (original bytes, reason in rbc.error.* headers). See deploy/kafka/README.md.
+outputs: scored records (Avro, schemas/scored/; one Avro container per message, or Confluent
+framing with registry ids) to the scored topic, uncertain alerts also to the labelling topic
+(rate-capped), undecodable or unscorable messages to the dead-letter topic (original bytes,
+reason in rbc.error.* and __connect.errors.* headers). Output topics are created at start
+unless --no-output-topics-create. See deploy/kafka/README.md.
 """
 
 
@@ -66,9 +74,16 @@ def run(args: argparse.Namespace) -> int:
 def serve(settings: ServeSettings) -> int:
     """Load and check the model, connect to Kafka, run the stream loop; the exit code."""
     log.info(
-        "serve_starting topics=%s group=%s kafka=%s",
+        "serve_starting topics=%s group=%s scored_topic=%s labelling_topic=%s dead_letter_topic=%s "
+        "framing=%s registry=%s model=%s kafka=%s",
         ",".join(settings.input_topics),
         settings.group_id,
+        settings.scored_topic,
+        settings.labelling_topic,
+        settings.dead_letter_topic,
+        settings.output_framing,
+        settings.output_registry_url or "none",
+        settings.model_path,
         settings.kafka.redacted(),
     )
     try:
@@ -78,6 +93,11 @@ def serve(settings: ServeSettings) -> int:
     except (ContractError, ProviderError, OSError) as exc:
         log.error("model_refused path=%s error=%s", settings.model_path, exc)
         return 2
+    try:
+        decoder = make_batch_decoder(settings.decode_path, settings.schema_dir, settings.registry_url)
+    except DecodePathError as exc:
+        log.error("decode_path_refused error=%s", exc)
+        return 2
     log.info(
         "model_in_use name=%s version=%s provider=%s", scorer.info.name, scorer.info.version, scorer.provider
     )
@@ -85,12 +105,12 @@ def serve(settings: ServeSettings) -> int:
     metrics.set_model(scorer.info, scorer.provider)
     health = HealthState(on_change=lambda ready: metrics.ready.set(1 if ready else 0))
     health.set_model_loaded(True)
+    consumer = KafkaConsumer(settings.kafka.client_config(), settings.group_id, settings.auto_offset_reset)
     server = None
     if settings.metrics_port is not None:
         server = HealthServer(health, metrics.registry, settings.metrics_host, settings.metrics_port).start()
-    consumer = KafkaConsumer(settings.kafka.client_config(), settings.group_id, settings.auto_offset_reset)
     try:
-        return _serve(settings, consumer, scorer, metrics, health)
+        return _serve(settings, consumer, decoder, scorer, metrics, health)
     finally:
         try:
             consumer.close()  # leaves the group; its revocation commits only acknowledged work
@@ -101,10 +121,21 @@ def serve(settings: ServeSettings) -> int:
 
 
 def _serve(
-    settings: ServeSettings, consumer: KafkaConsumer, scorer: Scorer, metrics: Metrics, health: HealthState
+    settings: ServeSettings,
+    consumer: KafkaConsumer,
+    decoder: BatchDecoder,
+    scorer: Scorer,
+    metrics: Metrics,
+    health: HealthState,
 ) -> int:
     """Run the loop until SIGTERM/SIGINT (exit 0) or a failure (exit 1, nothing committed)."""
     producer = KafkaProducer(settings.kafka.client_config())
+    try:
+        producer.wait_connected(30.0)
+        framer = prepare_outputs(settings)
+    except (KafkaFatalError, TopicError, RegistrationError) as exc:
+        log.error("serve_refused error=%s", exc)
+        return 2
     stop = StopFlag()
     signal.signal(signal.SIGTERM, stop.set)
     signal.signal(signal.SIGINT, stop.set)
@@ -119,17 +150,17 @@ def _serve(
     parts = Collaborators(
         consumer,
         producer,
-        Decoder(settings.schema_dir, settings.registry_url),
+        decoder,
         scorer,
         watcher=watcher,
         limiter=LabellingLimiter(settings.labelling_rate_per_s, settings.labelling_burst),
         metrics=metrics,
         health=health,
         stop=stop,
+        framer=framer,
     )
     processor = StreamProcessor(settings, parts)
     try:
-        producer.wait_connected(30.0)
         processor.run()
         return 0
     except KeyboardInterrupt:
@@ -141,3 +172,21 @@ def _serve(
     except Exception:
         log.exception("serve_failed committed=finished_work_only")
         return 1
+
+
+def prepare_outputs(settings: ServeSettings) -> RecordFramer:
+    """Check or create the output topics, register their schemas when framed for a registry.
+
+    Runs before the consumer reads anything, so a topic or schema problem stops the start
+    without a message consumed. Returns the framer of scored and labelling records.
+    """
+    topics = settings.output_topic_names()
+    created = ensure_topics(admin_client(settings.kafka.client_config()), topics, settings.output_topics)
+    if created:
+        log.info("output_topics_created topics=%s", ",".join(created))
+    if settings.output_framing == "container" or settings.output_registry_url is None:
+        return scored_framer("container")
+    schema = json.loads(SCHEMA_PATH.read_text())
+    ids = register_topics(settings.output_registry_url, dict.fromkeys(topics[:2], schema))
+    log.info("output_schemas_registered ids=%s", ",".join(f"{t}-value:{i}" for t, i in ids.items()))
+    return scored_framer("confluent", ids)

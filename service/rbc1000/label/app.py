@@ -17,9 +17,10 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rbc1000.alerts.framing import RecordFramer
 from rbc1000.label import api, pages
 from rbc1000.label.ingest import Ingester, run_ingest
-from rbc1000.label.publish import run_publisher
+from rbc1000.label.publish import prepare_labels_framer, run_publisher
 from rbc1000.label.settings import LabelSettings
 from rbc1000.label.stamps import StampSource
 from rbc1000.label.store import Store
@@ -74,7 +75,9 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers if scope["type"] == "http" else send)
 
 
-def _workers(settings: LabelSettings, store: Store, stop: threading.Event) -> list[threading.Thread]:
+def _workers(
+    settings: LabelSettings, store: Store, stop: threading.Event, framer: RecordFramer | None
+) -> list[threading.Thread]:
     from rbc1000.stream.kafka_io import KafkaConsumer, KafkaProducer
 
     threads: list[threading.Thread] = []
@@ -87,16 +90,18 @@ def _workers(settings: LabelSettings, store: Store, stop: threading.Event) -> li
     if settings.publish:
         producer = KafkaProducer(client)
         args = (store, producer, settings.labels_topic, settings.consensus_n)
-        args += (settings.flush_timeout_s, settings.publish_interval_s, stop)
+        args += (settings.flush_timeout_s, settings.publish_interval_s, stop, framer)
         threads.append(threading.Thread(target=run_publisher, args=args, name="label-publish", daemon=True))
     return threads
 
 
-def _lifespan(settings: LabelSettings, store: Store) -> Callable[[Starlette], Any]:
+def _lifespan(
+    settings: LabelSettings, store: Store, framer: RecordFramer | None
+) -> Callable[[Starlette], Any]:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         stop = threading.Event()
-        threads = _workers(settings, store, stop)
+        threads = _workers(settings, store, stop, framer)
         for thread in threads:
             thread.start()
         try:
@@ -110,13 +115,18 @@ def _lifespan(settings: LabelSettings, store: Store) -> Callable[[Starlette], An
 
 
 def create_app(settings: LabelSettings, store: Store | None = None) -> Starlette:
-    """The labelling app over `store` (default: the database of `settings.database_url`)."""
+    """The labelling app over `store` (default: the database of `settings.database_url`).
+
+    With the registry framing the labels schema is registered here, before the server starts:
+    `RegistrationError` when the registry refuses it.
+    """
+    framer = prepare_labels_framer(settings) if settings.publish else None
     store = store or Store.open(settings.database_url)
     app = Starlette(
         routes=ROUTES,
         middleware=[Middleware(SecurityHeaders)],
         exception_handlers={LoginRequired: on_login_required, PageError: on_page_error},
-        lifespan=_lifespan(settings, store),
+        lifespan=_lifespan(settings, store, framer),
         max_body_size=MAX_BODY_BYTES,
     )
     app.state.label = AppState(

@@ -27,6 +27,7 @@ from types import FrameType
 
 from rbc1000.label.settings import LabelSettings, StoreSettings
 from rbc1000.ops.cli_flags import UsageError, add_settings_flags, given_flags
+from rbc1000.ops.logging import setup_logging
 from rbc1000.ops.settings import CONFIG_HELP, settings_or_error
 
 log = logging.getLogger("rbc1000.label")
@@ -91,6 +92,7 @@ def _serve(settings: LabelSettings) -> int:
     import uvicorn
 
     from rbc1000.label.app import create_app
+    from rbc1000.stream.registration import RegistrationError
 
     if settings.http_host not in _LOOPBACK:
         log.warning(
@@ -98,12 +100,19 @@ def _serve(settings: LabelSettings) -> int:
         )
     # uvicorn handles SIGTERM itself (stop serving, lifespan shutdown: the ingest closes, the
     # publisher flushes), then raises it again: this handler makes that a clean exit 0.
+    try:
+        app = create_app(settings)
+    except RegistrationError as exc:
+        log.error("label_serve_refused error=%s", exc)
+        return 2
     signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.http_host,
         port=settings.http_port,
         log_level=settings.log_level.lower(),
+        # uvicorn's own lines go through the root handler too, in the chosen log format.
+        log_config=None,
     )
     return 0
 
@@ -159,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
     """Build the action's settings (a bad one: exit 2 through the dispatcher) and run it."""
     model = SETTINGS_OF[args.label_command]
     settings = settings_or_error(model, given_flags(args, model), args.config)
+    setup_logging(settings.log_level, settings.log_format)
     if isinstance(settings, LabelSettings) and args.label_command == "serve":
         return _serve(settings)
     if isinstance(settings, LabelSettings):

@@ -25,7 +25,7 @@ from rbc1000.label.auth import (
 from rbc1000.label.consensus import FINAL_LABELS, VOTE_LABELS
 from rbc1000.label.stamps import SCALES, STAMP_KINDS, StampError
 from rbc1000.label.store import VoteRefused
-from rbc1000.label.web import PageError, app_state, check_csrf, form_value, page, signed_in
+from rbc1000.label.web import PageError, app_state, form_value, page, signed_form, signed_in
 
 
 def _cookie(response: Response, request: Request, name: str, value: str, max_age: int | None) -> None:
@@ -61,9 +61,7 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    session, bearer = signed_in(request)
-    form = await request.form()
-    check_csrf(request, session, bearer, form_value(form, CSRF_FIELD))
+    await signed_form(request)
     token = request.cookies.get(SESSION_COOKIE, "")
     await run_in_threadpool(app_state(request).store.drop_session, token_hash(token))
     response = RedirectResponse("/login", 303)
@@ -100,9 +98,7 @@ async def label_page(request: Request) -> Response:
 
 
 async def vote(request: Request) -> Response:
-    session, bearer = signed_in(request)
-    form = await request.form()
-    check_csrf(request, session, bearer, form_value(form, CSRF_FIELD))
+    session, form = await signed_form(request)
     label = form_value(form, "label")
     if label not in VOTE_LABELS:
         raise PageError(400, f"a vote is one of {', '.join(VOTE_LABELS)}")
@@ -117,9 +113,7 @@ async def vote(request: Request) -> Response:
 
 
 async def undo(request: Request) -> Response:
-    session, bearer = signed_in(request)
-    form = await request.form()
-    check_csrf(request, session, bearer, form_value(form, CSRF_FIELD))
+    session, _ = await signed_form(request)
     state = app_state(request)
     await run_in_threadpool(state.store.undo_last, session.user.id, state.settings.consensus_n)
     return RedirectResponse("/label", 303)
@@ -149,9 +143,7 @@ async def review_page(request: Request) -> Response:
 
 
 async def resolve(request: Request) -> Response:
-    session, bearer = signed_in(request, admin=True)
-    form = await request.form()
-    check_csrf(request, session, bearer, form_value(form, CSRF_FIELD))
+    session, form = await signed_form(request, admin=True)
     label = form_value(form, "label")
     if label not in FINAL_LABELS:
         raise PageError(400, f"a verdict is one of {', '.join(FINAL_LABELS)}")

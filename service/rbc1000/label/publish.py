@@ -4,34 +4,67 @@ The store writes an outbox row in the same transaction that settles (or unsettle
 alert; `publish_pending` produces the pending rows, waits for the broker's
 acknowledgements, and only then marks them published. A crash in between publishes them
 again: at-least-once, and harmless because the latest record per alert id is its label.
+
+Values are framed as the service frames its scored records (`rbc1000.alerts.framing`):
+`container` by default (an Avro object container per message, schema inside), or
+`confluent` with the id a schema registry returned for `<labels topic>-value`, registered
+at start by `prepare_labels_framer`.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-import struct
 import threading
+from collections.abc import Collection
 from functools import cache
 from typing import Any
 
 import fastavro
 
+from rbc1000.alerts.framing import Framing, RecordFramer, read_framed
 from rbc1000.assets import schema_root
+from rbc1000.label.settings import LabelSettings
 from rbc1000.label.store import AlertView, LabelEvent, Store
 from rbc1000.stream.kafka_io import MessageSink, OutputRecord
+from rbc1000.stream.registration import register_topics
 
 log = logging.getLogger(__name__)
 
+# The project's local id convention (30000 + 200 + minor) for a Confluent frame without a
+# registry; `decode_label` accepts it, so labels topics written with it stay readable.
 LABELS_SCHEMA_ID = 30200
-_CONFLUENT_HEADER = struct.Struct(">bI")
+
+
+def _schema_json() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((schema_root() / "labels" / "alert_label.avsc").read_text())
+    return loaded
 
 
 @cache
 def labels_schema() -> Any:
     """The parsed labels schema."""
-    return fastavro.parse_schema(json.loads((schema_root() / "labels" / "alert_label.avsc").read_text()))
+    return fastavro.parse_schema(_schema_json())
+
+
+def labels_framer(framing: Framing = "container", schema_ids: dict[str, int] | None = None) -> RecordFramer:
+    """The framer of label records; Confluent frames take `schema_ids[topic]`, else 30200."""
+    return RecordFramer(labels_schema(), framing, schema_ids, default_id=LABELS_SCHEMA_ID)
+
+
+def prepare_labels_framer(settings: LabelSettings) -> RecordFramer:
+    """The labels topic's framer; with the registry framing, register the schema first.
+
+    Raises `RegistrationError` (the registry is away or refuses the schema) before anything
+    is published.
+    """
+    if settings.output_framing == "container" or settings.output_registry_url is None:
+        return labels_framer("container")
+    ids = register_topics(settings.output_registry_url, {settings.labels_topic: _schema_json()})
+    log.info(
+        "label_schema_registered subject=%s-value id=%d", settings.labels_topic, ids[settings.labels_topic]
+    )
+    return labels_framer("confluent", ids)
 
 
 def label_record(event: LabelEvent, alert: AlertView, consensus_n: int) -> dict[str, Any]:
@@ -54,34 +87,33 @@ def label_record(event: LabelEvent, alert: AlertView, consensus_n: int) -> dict[
     }
 
 
-def encode_label(record: dict[str, Any]) -> bytes:
-    """Confluent-framed schemaless Avro body of one label record."""
-    buf = io.BytesIO()
-    buf.write(_CONFLUENT_HEADER.pack(0, LABELS_SCHEMA_ID))
-    fastavro.schemaless_writer(buf, labels_schema(), record)
-    return buf.getvalue()
+def encode_label(record: dict[str, Any], framer: RecordFramer | None = None, topic: str = "") -> bytes:
+    """One label record as a labels-topic value (container framing unless `framer` says)."""
+    return (framer or labels_framer()).frame(record, topic)
 
 
-def decode_label(data: bytes) -> dict[str, Any]:
-    """Read a labels-topic message back; ValueError on another framing or schema id."""
-    if len(data) < _CONFLUENT_HEADER.size:
-        raise ValueError("message too short for the Confluent header")
-    magic, schema_id = _CONFLUENT_HEADER.unpack_from(data)
-    if magic != 0 or schema_id != LABELS_SCHEMA_ID:
-        raise ValueError(f"not a label record: magic {magic}, schema id {schema_id}")
-    record = fastavro.schemaless_reader(io.BytesIO(data[_CONFLUENT_HEADER.size :]), labels_schema(), None)
-    if not isinstance(record, dict):
-        raise ValueError("label message body is not a record")
-    return record
+def decode_label(data: bytes, schema_ids: Collection[int] | None = None) -> dict[str, Any]:
+    """Read a labels-topic message back from either framing; ValueError when it is not one.
+
+    A Confluent frame's id must be in `schema_ids` when given (a registry's ids are its own).
+    """
+    return read_framed(data, labels_schema(), schema_ids)
 
 
 def publish_pending(
-    store: Store, sink: MessageSink, topic: str, consensus_n: int, flush_timeout_s: float
+    store: Store,
+    sink: MessageSink,
+    topic: str,
+    consensus_n: int,
+    flush_timeout_s: float,
+    framer: RecordFramer | None = None,
 ) -> int:
     """Produce every pending outbox row, flush, then mark them published; return how many.
 
-    A DeliveryError from the flush leaves the rows pending for the next call.
+    A DeliveryError from the flush leaves the rows pending for the next call. `framer`
+    frames the values (default: container framing).
     """
+    framer = framer or labels_framer()
     published = 0
     while True:
         events = store.pending_events()
@@ -90,7 +122,7 @@ def publish_pending(
         for event in events:
             alert = store.alert(event.alert_id)
             assert alert is not None  # the outbox row's foreign key guarantees it
-            value = encode_label(label_record(event, alert, consensus_n))
+            value = encode_label(label_record(event, alert, consensus_n), framer, topic)
             sink.produce(OutputRecord(topic, value, event.alert_id.encode()), lambda: None)
         sink.flush(flush_timeout_s)
         store.mark_published([e.id for e in events])
@@ -105,11 +137,12 @@ def run_publisher(
     flush_timeout_s: float,
     interval_s: float,
     stop: threading.Event,
+    framer: RecordFramer | None = None,
 ) -> None:
     """Publish pending labels every `interval_s` until `stop` is set (and once more then)."""
     while True:
         try:
-            count = publish_pending(store, sink, topic, consensus_n, flush_timeout_s)
+            count = publish_pending(store, sink, topic, consensus_n, flush_timeout_s, framer)
             if count:
                 log.info("labels_published count=%d topic=%s", count, topic)
         except Exception as exc:  # the broker may be away: keep the rows pending and retry

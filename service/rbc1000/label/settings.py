@@ -2,8 +2,9 @@
 
 Environment variables carry the `RBC_` prefix (`RBC_DATABASE_URL`, `RBC_KAFKA__BOOTSTRAP_SERVERS`,
 `RBC_LABELLING_TOPIC`), so one environment can serve `rbc serve` and `rbc label serve` with the
-same broker and topic names. A YAML file (`--config` or `RBC_CONFIG_FILE`) comes below the
-environment; keys that belong to other commands are ignored.
+same broker, topic names and output framing (`RBC_OUTPUT_FRAMING`, `RBC_OUTPUT_REGISTRY_URL`).
+A YAML file (`--config` or `RBC_CONFIG_FILE`) comes below the environment; keys that belong
+to other commands are ignored.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from rbc1000.alerts.framing import Framing
 from rbc1000.assets import default_model_path
-from rbc1000.ops.settings import KafkaSettings, LogLevel, _FileBackedSettings
+from rbc1000.ops.kafka_settings import KafkaSettings
+from rbc1000.ops.logging import LogSettings
+from rbc1000.ops.settings import _FileBackedSettings
 
 SelectionReason = Literal["uncertain", "random"]
 
 
-class StoreSettings(_FileBackedSettings):
+class StoreSettings(_FileBackedSettings, LogSettings):
     """What the chores on the database alone need (`useradd`, `passwd`, `userdel`, `export`)."""
 
     model_config = SettingsConfigDict(env_prefix="RBC_", env_nested_delimiter="__", extra="ignore")
@@ -30,7 +34,6 @@ class StoreSettings(_FileBackedSettings):
         default="sqlite:///rbc-label.sqlite",
         description="SQLAlchemy URL: sqlite:///FILE (default) or postgresql+psycopg://USER@HOST/DB",
     )
-    log_level: LogLevel = "INFO"
 
 
 class LabelSettings(StoreSettings):
@@ -53,6 +56,16 @@ class LabelSettings(StoreSettings):
     publish: bool = Field(default=True, description="publish consensus labels to the labels topic")
     labelling_topic: str = "rbc.labelling"
     labels_topic: str = "rbc.labels"
+    output_framing: Framing = Field(
+        default="container",
+        description="labels records: container = an Avro container per message, schema inside; "
+        "confluent = 5-byte header + the id --output-registry-url gives <labels topic>-value",
+    )
+    output_registry_url: str | None = Field(
+        default=None,
+        description="Confluent-compatible schema registry where --output-framing confluent "
+        "registers the labels schema at start",
+    )
     ingest_group_id: str = "rbc-label"
     ingest_batch: int = Field(default=500, ge=1, le=10_000)
     publish_interval_s: float = Field(default=1.0, gt=0)
@@ -62,6 +75,10 @@ class LabelSettings(StoreSettings):
     def _check_topics(self) -> LabelSettings:
         if self.labelling_topic == self.labels_topic:
             raise ValueError("labelling_topic and labels_topic must differ")
+        if self.output_framing == "confluent" and not self.output_registry_url:
+            raise ValueError(
+                "--output-framing confluent needs --output-registry-url (RBC_OUTPUT_REGISTRY_URL)"
+            )
         return self
 
     def queue_threshold(self) -> float:

@@ -32,8 +32,8 @@ class VoteRefused(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class AlertRow:
-    """One alert as ingested: the scored record's fields, what the packet said, the packet."""
+class AlertFields:
+    """What every view of a stored alert carries: the scored record's fields and the packet's."""
 
     alert_id: str
     object_id: str
@@ -54,6 +54,12 @@ class AlertRow:
     selection_reason: str
     survey_score: float | None
     survey_score_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRow(AlertFields):
+    """One alert as ingested: its fields, where it sits in the queue, and the packet."""
+
     priority_group: int
     distance: float
     source: str
@@ -61,28 +67,9 @@ class AlertRow:
 
 
 @dataclass(frozen=True, slots=True)
-class AlertView:
-    """An alert as the pages show it (no packet bytes)."""
+class AlertView(AlertFields):
+    """An alert as the pages show it (no packet bytes), with its labelling status."""
 
-    alert_id: str
-    object_id: str
-    survey: str
-    mjd: float
-    ra: float
-    dec: float
-    band: str
-    mag: float | None
-    mag_err: float | None
-    flux: float | None
-    flux_err: float | None
-    p_real: float
-    decision: str
-    model_name: str
-    model_version: str
-    scored_at: int
-    selection_reason: str
-    survey_score: float | None
-    survey_score_name: str | None
     status: str
     label: str | None
     labelled_at: int | None

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from rbc1000.label.accounts_store import Session
-from rbc1000.label.auth import CSRF_HEADER, request_session, same
+from rbc1000.label.auth import CSRF_FIELD, CSRF_HEADER, request_session, same
 from rbc1000.label.settings import LabelSettings
 from rbc1000.label.stamps import StampSource
 from rbc1000.label.store import Store
@@ -111,6 +112,14 @@ def check_csrf(request: Request, session: Session, bearer: bool, form_token: str
     sent = form_token if form_token is not None else request.headers.get(CSRF_HEADER)
     if not same(sent, session.csrf_token):
         raise PageError(403, "the form has expired or did not come from this site: reload and try again")
+
+
+async def signed_form(request: Request, admin: bool = False) -> tuple[Session, FormData]:
+    """The session and the posted form of a state-changing request, its CSRF token checked."""
+    session, bearer = signed_in(request, admin)
+    form = await request.form()
+    check_csrf(request, session, bearer, form_value(form, CSRF_FIELD))
+    return session, form
 
 
 def form_value(form: Any, name: str) -> str:

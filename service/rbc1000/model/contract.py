@@ -2,7 +2,9 @@
 
 An exported model has one input `triplets` float32 `[N, 3, 63, 63]` (the output of
 `rbc1000.model.preprocessing.make_triplet`, stacked) and one output `p_real` float32 `[N]`,
-plus string metadata under the keys below. The service refuses a model that breaks it.
+plus string metadata under the keys below. The service refuses a model that breaks it,
+and one whose preprocessing version is not among `ACCEPTED_PREPROCESSING`: each accepted
+model is fed the triplets of its own version (`rbc1000.model.preprocessing.preprocess`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
+
+from rbc1000.model.preprocessing import PREPROCESSING_VERSIONS
 
 INPUT_NAME = "triplets"
 OUTPUT_NAME = "p_real"
@@ -25,6 +29,7 @@ KEY_TEST_METRICS = "rbc.test_metrics"  # JSON object
 KEY_LABELS = "rbc.label_source"  # free text: what the model learned from
 
 REQUIRED_KEYS = (KEY_NAME, KEY_VERSION, KEY_PREPROCESSING, KEY_THRESHOLD, KEY_LOW_CONFIDENCE)
+ACCEPTED_PREPROCESSING = PREPROCESSING_VERSIONS
 
 
 class ContractError(ValueError):
@@ -81,3 +86,13 @@ class ModelInfo:
 
     def test_metrics(self) -> dict[str, Any]:
         return dict(json.loads(self.test_metrics_json or "{}"))
+
+
+def check_preprocessing(info: ModelInfo, where: str) -> None:
+    """ContractError unless this code implements the preprocessing version `info` declares."""
+    if info.preprocessing_version not in ACCEPTED_PREPROCESSING:
+        raise ContractError(
+            f"{where}: model expects preprocessing {info.preprocessing_version!r} but this service "
+            f"implements {', '.join(ACCEPTED_PREPROCESSING)}; export the model again with this "
+            "version of the project, or run the service release that matches the model"
+        )

@@ -12,7 +12,12 @@ so callers zip it with their own bookkeeping (packet, topic, partition, offset):
   it goes to labelling); all triplets of the batch go through one ONNX call;
 - a `DecodeFailure`, or an `Alert` whose cutouts are missing or unreadable
   (`rbc1000.model.preprocessing.triplet_from_cutouts` raises `DecodeError`), becomes a `DeadLetter`
-  with the error's reason and detail; `DeadLetter.index` is the entry's position in `results`.
+  with the error's reason and detail; `DeadLetter.index` is the entry's position in `results`;
+- an `Alert` whose score is NaN, infinite or outside [0, 1] becomes a `DeadLetter` with reason
+  `nonfinite_score`: such a score carries no decision and is never published.
+
+Each alert is preprocessed with the version its model declares
+(`scorer.info.preprocessing_version`, see `rbc1000.model.preprocessing`).
 
 Decisions: inside the model's low-confidence band [low, high] (both ends included, an empty
 band when low == high) an alert is "uncertain"; otherwise it is "real" when
@@ -64,6 +69,26 @@ class DeadLetter:
 Outcome = ScoredAlert | DeadLetter
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Triplets made before scoring (by the batch decoder, `rbc1000.alerts.native`).
+
+    `rows[i]` is the row of `results[i]` in `triplets`, or the DecodeError its preprocessing
+    raised, or None for a DecodeFailure; `version` is the preprocessing version they follow,
+    which must be the model's.
+    """
+
+    triplets: np.ndarray
+    rows: Sequence[int | DecodeError | None]
+    version: str
+
+    def take(self, rows: list[int]) -> np.ndarray:
+        """The triplets of `rows`, in that order: a view when they are the first rows in order."""
+        if rows == list(range(len(rows))):
+            return self.triplets[: len(rows)]
+        return self.triplets[rows]
+
+
 def decide(p_real: float, info: ModelInfo) -> Decision:
     """The routing decision for one score under the model's threshold and low-confidence band."""
     low, high = info.low_confidence
@@ -110,30 +135,51 @@ def score_batch(
     scorer: Scorer,
     limiter: LabellingLimiter | None = None,
     metrics: Metrics = NULL_METRICS,
+    prepared: Prepared | None = None,
 ) -> list[Outcome]:
-    """Preprocess, score in one ONNX call and route a batch; see the module docstring."""
+    """Preprocess (unless `prepared` has the triplets), score in one ONNX call and route a
+    batch; see the module docstring."""
     started = time.perf_counter()
     outcomes: list[Outcome | None] = [None] * len(results)
+    version = scorer.info.preprocessing_version
+    if prepared is not None and prepared.version != version:
+        raise ValueError(f"triplets of {prepared.version}, but the model expects {version}")
     positions: list[int] = []
-    triplets = np.empty((len(results), *TRIPLET_SHAPE), dtype=np.float32)
+    rows: list[int] = []
+    triplets = np.empty((len(results) if prepared is None else 0, *TRIPLET_SHAPE), dtype=np.float32)
     for i, result in enumerate(results):
         if isinstance(result, DecodeFailure):
             outcomes[i] = DeadLetter(result.error.reason, result.error.detail, i)
             continue
         try:
-            triplets[len(positions)] = triplet_from_cutouts(result.cutouts)
+            if prepared is None:
+                triplets[len(positions)] = triplet_from_cutouts(result.cutouts, version)
+            else:
+                rows.append(_prepared_row(prepared, i))
         except DecodeError as exc:
             outcomes[i] = DeadLetter(exc.reason, exc.detail, i)
             continue
         positions.append(i)
     preprocessed = time.perf_counter()
-    scores = scorer.score(triplets[: len(positions)])
+    scores = scorer.score(triplets[: len(positions)] if prepared is None else prepared.take(rows))
     scored_at = time.perf_counter()
     for i, p in zip(positions, scores.tolist(), strict=True):
+        if not 0.0 <= p <= 1.0:  # False for NaN too
+            outcomes[i] = DeadLetter(Reason.NONFINITE_SCORE, f"model score {p!r} is not in [0, 1]", i)
+            continue
         outcomes[i] = _route(_as_alert(results[i]), float(p), scorer.info, limiter)
     final = [o for o in outcomes if o is not None]
     _record(metrics, results, final, len(positions), preprocessed - started, scored_at - preprocessed)
     return final
+
+
+def _prepared_row(prepared: Prepared, index: int) -> int:
+    row = prepared.rows[index]
+    if isinstance(row, DecodeError):
+        raise row
+    if row is None:
+        raise ValueError(f"result {index} is an alert without a prepared triplet or error")
+    return row
 
 
 def _as_alert(result: DecodeResult) -> Alert:

@@ -1,9 +1,12 @@
 """The one preprocessing function shared by training and serving.
 
 `make_triplet` turns (science, reference, difference) stamps of any size into a float32
-array `[3, 63, 63]`. Its behaviour is versioned by `PREPROCESSING_VERSION`, which is written
-into every exported model and checked by the service at load time: change the maths here
-and the version must change too, or deployed models will silently see other inputs.
+array `[3, 63, 63]`. Its behaviour is versioned: every exported model names the version it
+was trained with (`PREPROCESSING_VERSION`, the latest, for new models) and the service
+preprocesses each model's inputs with that version (`PREPROCESSING_VERSIONS` lists those
+this code implements). Change the maths here and add a version, or deployed models will
+silently see other inputs. `version` defaults to rbc-pp-1, the version the compiled decode
+core (`rbc1000.alerts.native`) implements, so its parity reference stays what it was.
 
 rbc-pp-1, per stamp:
 1. centred crop to 63 x 63, or centred pad with NaN (CCD-edge stamps, small Rubin stamps);
@@ -15,6 +18,13 @@ rbc-pp-1, per stamp:
    saturated stars within a few tens, so no single pixel dominates the network;
 4. NaN and +-inf pixels (masked, off the CCD) become 0, the background level.
 A stamp without a single finite pixel carries no information and is refused.
+
+rbc-pp-2 is rbc-pp-1 with one step first: after step 1, every pixel with |value| >= 1e30
+(`SENTINEL_ABS`) is set to NaN, so it counts as masked in steps 2 and 4. Some ZTF reference
+stamps mark masked pixels with about -3.4e38 (the float32 minimum) instead of NaN; in
+rbc-pp-1 those values enter the median and MAD and the whole stamp collapses. The mask of a
+stamp, in rbc-pp-2, is therefore: NaN, +-inf, |value| >= 1e30, and the padding of a stamp
+smaller than 63 x 63; every masked pixel is 0 in the output, and no statistic sees one.
 """
 
 from __future__ import annotations
@@ -25,7 +35,11 @@ from rbc1000.alerts.alert import Cutouts, DecodeError
 from rbc1000.alerts.fits import read_stamp
 from rbc1000.reasons import Reason
 
-PREPROCESSING_VERSION = "rbc-pp-1"
+PP_V1 = "rbc-pp-1"
+PP_V2 = "rbc-pp-2"
+PREPROCESSING_VERSIONS = (PP_V1, PP_V2)
+PREPROCESSING_VERSION = PP_V2  # what new models are trained and exported with
+SENTINEL_ABS = 1e30  # rbc-pp-2: pixel values at least this large are mask markers, not flux
 STAMP_SIZE = 63
 TRIPLET_SHAPE = (3, STAMP_SIZE, STAMP_SIZE)
 _MAD_TO_SIGMA = 1.4826
@@ -55,11 +69,29 @@ def _centred_span(n: int, size: int) -> tuple[int, int, int]:
     return 0, (size - n) // 2, n
 
 
-def make_triplet(science: np.ndarray, reference: np.ndarray, difference: np.ndarray) -> np.ndarray:
-    """Preprocess three stamps into the model input: float32 `[3, 63, 63]`, all finite."""
+def check_version(version: str) -> str:
+    """`version` itself when this code implements it, else a ValueError naming those it does."""
+    if version not in PREPROCESSING_VERSIONS:
+        raise ValueError(
+            f"unknown preprocessing version {version!r}; known: {', '.join(PREPROCESSING_VERSIONS)}"
+        )
+    return version
+
+
+def make_triplet(
+    science: np.ndarray, reference: np.ndarray, difference: np.ndarray, *, version: str = PP_V1
+) -> np.ndarray:
+    """Preprocess three stamps into the model input: float32 `[3, 63, 63]`, all finite.
+
+    `version` is the model's preprocessing version (see the module docstring).
+    """
+    check_version(version)
     triplet = np.empty(TRIPLET_SHAPE, dtype=np.float32)
     for channel, stamp in enumerate((science, reference, difference)):
         center_to_size(np.asarray(stamp, dtype=np.float32), out=triplet[channel])
+    if version != PP_V1:
+        with np.errstate(invalid="ignore"):
+            triplet[np.abs(triplet) >= SENTINEL_ABS] = np.nan
     finite = np.isfinite(triplet)
     if finite.all():
         median, scale = _location_scale_all_finite(triplet)
@@ -76,8 +108,12 @@ def make_triplet(science: np.ndarray, reference: np.ndarray, difference: np.ndar
     return triplet
 
 
-def normalise_stamp(stamp: np.ndarray) -> np.ndarray:
+def normalise_stamp(stamp: np.ndarray, version: str = PP_V1) -> np.ndarray:
     """Robust standardisation plus arcsinh of one 2-D stamp, as `make_triplet` does per channel."""
+    check_version(version)
+    if version != PP_V1:
+        with np.errstate(invalid="ignore"):
+            stamp = np.where(np.abs(stamp) >= SENTINEL_ABS, np.float32(np.nan), stamp)
     finite = np.isfinite(stamp)
     if not finite.any():
         raise DecodeError(Reason.EMPTY_STAMP, "stamp has no finite pixel")
@@ -124,7 +160,12 @@ def _row_medians(values: np.ndarray) -> np.ndarray:
     return (part[:, k - 1 : k] + part[:, k : k + 1]) / 2
 
 
-def triplet_from_cutouts(cutouts: Cutouts) -> np.ndarray:
+def preprocess(stamps: tuple[np.ndarray, np.ndarray, np.ndarray], version: str) -> np.ndarray:
+    """The implementation of `version` applied to (science, reference, difference)."""
+    return make_triplet(*stamps, version=version)
+
+
+def triplet_from_cutouts(cutouts: Cutouts, version: str = PP_V1) -> np.ndarray:
     """Read an alert's three FITS stamps and preprocess them (DecodeError when missing or bad)."""
     stamps = (
         ("science", cutouts.science),
@@ -134,4 +175,5 @@ def triplet_from_cutouts(cutouts: Cutouts) -> np.ndarray:
     missing = [name for name, stamp in stamps if stamp is None]
     if missing:
         raise DecodeError(Reason.MISSING_CUTOUTS, f"alert has no {', '.join(missing)} cutout")
-    return make_triplet(*(read_stamp(stamp) for _, stamp in stamps if stamp is not None))
+    sci, ref, diff = (read_stamp(stamp) for _, stamp in stamps if stamp is not None)
+    return make_triplet(sci, ref, diff, version=version)

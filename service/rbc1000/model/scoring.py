@@ -2,8 +2,8 @@
 
 `Scorer.load` is the only way a model gets into the service: it reads the file once, checks
 the contract of `rbc1000.model.contract` (input `triplets` float32 `[N, 3, 63, 63]`, output
-`p_real`, metadata), refuses a model built for another preprocessing version than
-`rbc1000.model.preprocessing.PREPROCESSING_VERSION`, and scores a smoke batch that must give finite
+`p_real`, metadata), refuses a model built for a preprocessing version this code does not
+implement (`rbc1000.model.contract.ACCEPTED_PREPROCESSING`), and scores a smoke batch that must give finite
 values in [0, 1]. A model that passes is safe to put in front of the stream.
 
 Execution provider (`rbc1000.model.providers`): the provider actually in use is logged and
@@ -28,8 +28,8 @@ import numpy as np
 import onnxruntime as ort
 
 from rbc1000.model.binding import BoundRunner
-from rbc1000.model.contract import INPUT_NAME, OUTPUT_NAME, ContractError, ModelInfo
-from rbc1000.model.preprocessing import PREPROCESSING_VERSION, TRIPLET_SHAPE
+from rbc1000.model.contract import INPUT_NAME, OUTPUT_NAME, ContractError, ModelInfo, check_preprocessing
+from rbc1000.model.preprocessing import TRIPLET_SHAPE
 from rbc1000.model.providers import DEMANDED, Provider, ProviderError, choose_providers
 from rbc1000.ops.metrics import NULL_METRICS, Metrics
 
@@ -177,12 +177,7 @@ def _check_contract(session: ort.InferenceSession, path: Path) -> ModelInfo:
         raise ContractError(f"{path}: no output {OUTPUT_NAME!r} among {outputs}")
     meta = dict(session.get_modelmeta().custom_metadata_map)
     info = ModelInfo.from_metadata(meta)
-    if info.preprocessing_version != PREPROCESSING_VERSION:
-        raise ContractError(
-            f"{path}: model expects preprocessing {info.preprocessing_version!r} but this service "
-            f"implements {PREPROCESSING_VERSION!r}; export the model again with this version "
-            "of the project, or run the service release that matches the model"
-        )
+    check_preprocessing(info, str(path))
     return info
 
 
@@ -194,7 +189,9 @@ class ModelWatcher:
     `Scorer.load`, so it must pass the full contract and smoke test; if it does not, the
     refusal is logged and counted, `poll()` returns None and the current model keeps serving.
     The same bad file is not retried until it changes again (for example when a copy that was
-    still being written is complete).
+    still being written is complete). The path is resolved through symbolic links at every
+    poll, so a model registry's `current/model.onnx` is followed when its pointer moves, and
+    the stat and the bytes read always belong to the same version.
     """
 
     def __init__(
@@ -215,6 +212,7 @@ class ModelWatcher:
         self.accepted = 0
         self.refused = 0
         self._seen: FileStamp | None = current.stamp if current is not None else self._stamp_now()
+        self._seen_target = self.path.resolve()
         self._missing_logged = False
 
     def _stamp_now(self) -> FileStamp | None:
@@ -225,18 +223,20 @@ class ModelWatcher:
 
     def poll(self) -> Scorer | None:
         """Return a new validated Scorer if the file changed to a good model, else None."""
+        target = self.path.resolve()
         try:
-            st = self.path.stat()
+            st = target.stat()
         except OSError as exc:
             if not self._missing_logged:
                 log.warning("model_file_missing path=%s error=%s keep=current", self.path, exc)
                 self._missing_logged = True
             return None
         self._missing_logged = False
-        if self._seen is not None and self._seen.same_stat(st):
+        if self._seen is not None and self._seen.same_stat(st) and target == self._seen_target:
             return None
+        self._seen_target = target
         try:
-            scorer = Scorer.load(self.path, self.provider, self.intra_op_threads, self.io_binding)
+            scorer = Scorer.load(target, self.provider, self.intra_op_threads, self.io_binding)
         except (ContractError, ProviderError, OSError) as exc:
             self._refuse(st, exc)
             return None

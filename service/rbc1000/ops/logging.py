@@ -46,13 +46,24 @@ def message_fields(message: str) -> dict[str, str]:
     return fields
 
 
+def _utc_text_formatter() -> logging.Formatter:
+    """key=value lines stamped in ISO-8601 UTC with a Z, like every other time the project writes."""
+    return _UtcFormatter(TEXT_FORMAT)
+
+
+class _UtcFormatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        stamp = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+        return stamp.replace("+00:00", "Z")
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time (UTC, ISO 8601), level, logger, message and its pairs."""
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")[:-6] + "Z",
             "level": record.levelname,
             "logger": record.name,
             "message": message,
@@ -85,6 +96,6 @@ def setup_logging(level: LogLevel = "INFO", fmt: LogFormat = "text") -> None:
     for old in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
         root.removeHandler(old)
     handler = _StderrHandler()
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else _utc_text_formatter())
     root.addHandler(handler)
     root.setLevel(level)

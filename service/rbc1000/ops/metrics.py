@@ -23,8 +23,14 @@ from typing import Literal
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from rbc1000.model.contract import ModelInfo
+from rbc1000.reasons import Reason
 
 UNKNOWN_SURVEY = "unknown"
+# The label values known in advance; their series exist at zero from the start, so a
+# dashboard's rate() has no gap after a restart.
+SURVEYS = ("ztf", "lsst", "wfst", UNKNOWN_SURVEY)
+DECISIONS = ("real", "bogus", "uncertain")
+LABELLING_OUTCOMES = ("routed", "rate_limited")
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 E2E_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
@@ -44,6 +50,7 @@ METRIC_NAMES = (
     "rbc_consumer_lag_messages",
     "rbc_p_real",
     "rbc_model_info",
+    "rbc_decode_info",
     "rbc_model_reloads_total",
     "rbc_ready",
 )
@@ -57,6 +64,18 @@ class Metrics:
         self._register_counts(registry)
         self._register_latencies(registry)
         self._register_state(registry)
+        self._initialise_counts()
+
+    def _initialise_counts(self) -> None:
+        """Create the counters' known series at zero."""
+        for survey in SURVEYS:
+            self.consumed.labels(survey=survey)
+            for decision in DECISIONS:
+                self.scored.labels(survey=survey, decision=decision)
+            for outcome in LABELLING_OUTCOMES:
+                self.labelling.labels(survey=survey, outcome=outcome)
+            for reason in Reason:
+                self.dead_lettered.labels(survey=survey, reason=reason.value)
 
     def _register_counts(self, registry: CollectorRegistry) -> None:
         """Alerts by what became of them."""
@@ -132,6 +151,12 @@ class Metrics:
         self.model_info = Info(
             "rbc_model", "The model serving now and its execution provider", registry=registry
         )
+        self.decode_info = Info(
+            "rbc_decode",
+            "The decode path in use (native: the compiled core, python: the reference) and the code "
+            "that preprocesses the model's stamps (native or python)",
+            registry=registry,
+        )
         self.model_reloads = Counter(
             "rbc_model_reloads", "Model file changes seen, by outcome", ["outcome"], registry=registry
         )
@@ -144,6 +169,10 @@ class Metrics:
     def set_model(self, info: ModelInfo, provider: str) -> None:
         """Publish which model and execution provider serve now."""
         self.model_info.info({"name": info.name, "version": info.version, "provider": provider})
+
+    def set_decode(self, path: str, preprocessing: str) -> None:
+        """Publish which decode path runs and which code preprocesses (each native or python)."""
+        self.decode_info.info({"path": path, "preprocessing": preprocessing})
 
     def model_reload(self, outcome: Literal["accepted", "refused"]) -> None:
         """Count one model file change that was taken up or refused."""

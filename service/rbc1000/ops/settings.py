@@ -5,11 +5,9 @@ with a double underscore: `RBC_KAFKA__BOOTSTRAP_SERVERS`, `RBC_KAFKA__SASL_PASSW
 config file (`--config FILE` or `RBC_CONFIG_FILE`), then the defaults below. Built once in
 `main()` and passed down; nothing reads the environment anywhere else.
 
-Kafka client options map mechanically to librdkafka properties: the field name with `_`
-replaced by `.` (`sasl_mechanism` -> `sasl.mechanism`, `ssl_ca_location` -> `ssl.ca.location`);
-`KafkaSettings.extra` passes any other librdkafka property through unchanged. Secrets are
-`SecretStr`: they never appear in `repr`, logs or validation errors. Give them through the
-environment or the config file, never as flags (flags are visible in `ps`).
+Kafka client options are `rbc1000.ops.kafka_settings.KafkaSettings`. Secrets are `SecretStr`:
+they never appear in `repr`, logs or validation errors. Give them through the environment or
+the config file, never as flags (flags are visible in `ps`).
 
 The flags of each command are generated from these models (`rbc1000.ops.cli_flags`), so a
 field's description and default are its help text; the same field name means the same flag
@@ -18,9 +16,8 @@ in every command.
 
 from __future__ import annotations
 
-import json
+import importlib
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -31,7 +28,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -45,116 +41,20 @@ from pydantic_settings import (
 )
 
 from rbc1000.alerts.framing import Framing
+from rbc1000.alerts.native import DecodePath
 from rbc1000.assets import default_model_path
 from rbc1000.model.providers import Provider
+from rbc1000.model.registry import current_model_path
 from rbc1000.ops.cli_flags import UsageError
+from rbc1000.ops.env_check import check_environment, config_file_problem, describe_errors, problem_lines
+from rbc1000.ops.kafka_settings import KafkaSettings
 from rbc1000.ops.logging import LogFormat, LogLevel, LogSettings
+from rbc1000.ops.topic_settings import OutputTopicSettings, split_list, topic_problems
 
-SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
-SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
-__all__ = ["LogFormat", "LogLevel"]  # re-exported: the label app reads them from here
-
-# Properties the service sets itself because its delivery guarantee depends on them.
-RESERVED_KAFKA_KEYS = frozenset(
-    {
-        "group.id",
-        "enable.auto.commit",
-        "enable.auto.offset.store",
-        "enable.idempotence",
-        "acks",
-        "bootstrap.servers",
-    }
-)
-_SECRET_HINTS = ("password", "secret", "token", "key.pem", "private")
+__all__ = ["LogFormat", "LogLevel", "describe_errors"]  # re-exported: other modules read them here
 
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("rbc_config_file", default=None)
 CONFIG_HELP = "YAML settings file, same names as the settings (also RBC_CONFIG_FILE)"
-
-
-class KafkaSettings(BaseModel):
-    """Kafka client options shared by the consumer and the producer (SASL/SCRAM, TLS)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    bootstrap_servers: str = Field(
-        default="127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port]"
-    )
-    client_id: str = Field(default="rbc", description="client id the broker logs and quotas see")
-    security_protocol: SecurityProtocol = Field(default="PLAINTEXT", description="how to reach the broker")
-    sasl_mechanism: SaslMechanism | None = Field(default=None, description="SASL mechanism")
-    sasl_username: str | None = Field(default=None, description="SASL user name")
-    sasl_password: SecretStr | None = None
-    ssl_ca_location: str | None = Field(default=None, description="CA certificate file (PEM)")
-    ssl_certificate_location: str | None = Field(default=None, description="client certificate (PEM)")
-    ssl_key_location: str | None = Field(default=None, description="client private key file (PEM)")
-    ssl_key_password: SecretStr | None = None
-    ssl_endpoint_identification_algorithm: Literal["https", "none"] | None = Field(
-        default=None, description="check the broker's host name against its certificate"
-    )
-    extra: dict[str, str] = Field(
-        default_factory=dict,
-        description="any other librdkafka property, passed through as is; repeatable "
-        "(never a password: use the environment)",
-    )
-
-    @model_validator(mode="after")
-    def _check_security(self) -> KafkaSettings:
-        if self.security_protocol.startswith("SASL_"):
-            missing = [
-                n for n in ("sasl_mechanism", "sasl_username", "sasl_password") if getattr(self, n) is None
-            ]
-            if missing and self.sasl_mechanism != "OAUTHBEARER":
-                raise ValueError(
-                    f"security_protocol {self.security_protocol} needs {missing} "
-                    "(for example RBC_KAFKA__SASL_PASSWORD)"
-                )
-        reserved = sorted(RESERVED_KAFKA_KEYS & set(self.extra))
-        if reserved:
-            raise ValueError(
-                f"kafka.extra may not set {reserved}: the service sets them "
-                "(use the dedicated settings instead)"
-            )
-        return self
-
-    def client_config(self) -> dict[str, str]:
-        """librdkafka properties: every set field, `_` -> `.`, secrets revealed, then `extra`."""
-        config: dict[str, str] = {}
-        for name in type(self).model_fields:
-            value = getattr(self, name)
-            if name == "extra" or value is None:
-                continue
-            if isinstance(value, SecretStr):
-                value = value.get_secret_value()
-            config[name.replace("_", ".")] = str(value)
-        config.update(self.extra)
-        return config
-
-    def redacted(self) -> dict[str, str]:
-        """`client_config()` safe to log: secret values replaced by `***`."""
-        secret_keys = {
-            n.replace("_", ".") for n in type(self).model_fields if isinstance(getattr(self, n), SecretStr)
-        }
-        return {
-            k: "***" if k in secret_keys or any(h in k for h in _SECRET_HINTS) else v
-            for k, v in self.client_config().items()
-        }
-
-
-def _split_list(value: Any) -> Any:
-    """Accept `a,b` and `["a", "b"]` for list settings given as one string.
-
-    Entries of a list (repeated flag values) are split at commas too, except a `^regex`,
-    whose commas belong to it; topic names cannot contain commas.
-    """
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            return json.loads(text)
-        return [part.strip() for part in text.split(",") if part.strip()]
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        parts = [p for item in value for p in ([item] if item.startswith("^") else item.split(","))]
-        return [part.strip() for part in parts if part.strip()]
-    return value
 
 
 class _FileBackedSettings(BaseSettings):
@@ -183,6 +83,11 @@ class ScoringOptions(BaseModel):
         default_factory=default_model_path,
         description="ONNX model exported by `rbc-train export` (serve watches it for updates)",
     )
+    model_registry: Path | None = Field(
+        default=None,
+        description="model registry (`rbc models`) whose current version is served and followed "
+        "when `rbc-train retrain` promotes or `rbc models rollback` moves it; instead of --model",
+    )
     provider: Provider = Field(default="auto", description="ONNX Runtime execution provider")
     intra_op_threads: int = Field(
         default=1,
@@ -199,6 +104,21 @@ class ScoringOptions(BaseModel):
     include_packet: bool = Field(
         default=True, description="keep the original packet bytes in scored records (Avro)"
     )
+    decode_path: DecodePath = Field(
+        default="auto",
+        description="alert decoding: native = the compiled core (rbc1000._native), python = the "
+        "reference path, auto = native when installed; logged at start, never switched after",
+    )
+
+    @model_validator(mode="after")
+    def _model_from_registry(self) -> ScoringOptions:
+        # `current/model.onnx` is a link through the registry's atomically swapped pointer, so
+        # the model watcher follows promotions and rollbacks like any other file change.
+        if self.model_registry is not None:
+            if "model_path" in self.model_fields_set:
+                raise ValueError("give --model or --model-registry, not both")
+            self.model_path = current_model_path(self.model_registry)
+        return self
 
 
 class ServeSettings(_FileBackedSettings, ScoringOptions, LogSettings):
@@ -223,6 +143,17 @@ class ServeSettings(_FileBackedSettings, ScoringOptions, LogSettings):
     dead_letter_topic: str = Field(
         default="rbc.dead-letter", description="topic of undecodable or unscorable messages"
     )
+    output_framing: Framing = Field(
+        default="container",
+        description="scored and labelling records: container = an Avro container per message, schema "
+        "inside; confluent = 5-byte header + the id --output-registry-url gives <topic>-value",
+    )
+    output_registry_url: str | None = Field(
+        default=None,
+        description="Confluent-compatible schema registry where --output-framing confluent "
+        "registers the output schemas at start",
+    )
+    output_topics: OutputTopicSettings = Field(default_factory=OutputTopicSettings)
     model_poll_s: float = Field(default=5.0, gt=0, description="seconds between checks for a new model")
     batch_max_wait_s: float = Field(
         default=0.2, gt=0, le=60, description="seconds to wait for a batch to fill after its first message"
@@ -246,20 +177,24 @@ class ServeSettings(_FileBackedSettings, ScoringOptions, LogSettings):
         description="HTTP port of /metrics, /healthz, /readyz; 0 picks a free one, unset disables",
     )
 
-    _split_topics = field_validator("input_topics", mode="before")(_split_list)
+    _split_topics = field_validator("input_topics", mode="before")(split_list)
 
     @model_validator(mode="after")
     def _check_topics(self) -> ServeSettings:
         if not self.input_topics:
             raise ValueError("no input topics: give --topics or RBC_INPUT_TOPICS")
-        outputs = [self.scored_topic, self.labelling_topic, self.dead_letter_topic]
-        if len(set(outputs)) != len(outputs):
-            raise ValueError(f"scored, labelling and dead-letter topics must differ: {outputs}")
-        for topic in self.input_topics:
-            for out in outputs:
-                if _subscribes(topic, out):
-                    raise ValueError(f"input {topic!r} would consume the output topic {out!r}")
+        problems = topic_problems(self.input_topics, self.output_topic_names())
+        if problems:
+            raise ValueError("; ".join(problems))
+        if self.output_framing == "confluent" and not self.output_registry_url:
+            raise ValueError(
+                "--output-framing confluent needs --output-registry-url (RBC_OUTPUT_REGISTRY_URL)"
+            )
         return self
+
+    def output_topic_names(self) -> list[str]:
+        """The scored, labelling and dead-letter topics, in that order."""
+        return [self.scored_topic, self.labelling_topic, self.dead_letter_topic]
 
 
 class ScoreSettings(ScoringOptions):
@@ -320,16 +255,21 @@ class PeekSettings(_FileBackedSettings, LogSettings):
     timeout_s: float = Field(
         default=5.0, gt=0, description="seconds to wait for another message before stopping"
     )
-
-
-def _subscribes(subscription: str, topic: str) -> bool:
-    """Would a subscription entry (name, or ^regex as librdkafka reads it) match `topic`?"""
-    if subscription.startswith("^"):
-        return re.search(subscription, topic) is not None
-    return subscription == topic
+    save_dir: Path | None = Field(default=None, description="also save each message's value into this folder")
 
 
 S = TypeVar("S", bound=BaseModel)
+
+
+def settings_models() -> list[type[BaseModel]]:
+    """Every settings model that reads `RBC_*` variables, of every command (the label app's too)."""
+    importlib.import_module("rbc1000.label.settings")
+    found: list[type[BaseModel]] = []
+    todo: list[type[BaseModel]] = list(_FileBackedSettings.__subclasses__())
+    while todo:
+        found.append(todo.pop())
+        todo += found[-1].__subclasses__()
+    return found
 
 
 @contextmanager
@@ -350,6 +290,7 @@ def load_settings(cls: type[S], flags: dict[str, Any], config_file: Path | None 
         config_file = Path(os.environ["RBC_CONFIG_FILE"])
     if config_file is not None and not config_file.is_file():
         raise FileNotFoundError(f"config file {config_file} does not exist")
+    check_environment(os.environ, settings_models())
     with _config_file(config_file):
         return cls(**{k: v for k, v in flags.items() if v is not None})
 
@@ -364,21 +305,10 @@ def settings_or_error(cls: type[S], flags: dict[str, Any], config_file: Path | N
         return load_settings(cls, flags, config_file)
     except ValidationError as exc:
         raise SettingsError(*problem_lines(exc)) from None
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, UsageError) as exc:
         raise SettingsError(str(exc)) from None
-
-
-def describe_errors(exc: Exception) -> str:
-    """One line per validation problem, without the offending values (they may be secrets)."""
-    if not isinstance(exc, ValidationError):
-        return str(exc)
-    return "invalid settings:\n" + "\n".join(f"  {line}" for line in problem_lines(exc))
-
-
-def problem_lines(exc: ValidationError) -> list[str]:
-    """`field.path: what is wrong` per problem; inputs are left out, they may be secrets."""
-    lines = []
-    for err in exc.errors(include_input=False, include_url=False):
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "settings"
-        lines.append(f"{loc}: {str(err.get('msg', '')).removeprefix('Value error, ')}")
-    return lines
+    except Exception as exc:  # the YAML file or a JSON value of a variable does not parse
+        problem = config_file_problem(exc)
+        if problem is None:
+            raise
+        raise SettingsError(problem) from None

@@ -40,16 +40,20 @@ class Batcher:
     while_waiting: Callable[[], None] = lambda: None
     _pending: list[Message] = field(default_factory=list)
 
-    def collect(self) -> list[Message]:
-        """Messages for one batch; empty after an idle `IDLE_POLL_S`, or once a stop is requested
-        before anything arrived."""
+    def collect(self, first_wait_s: float = IDLE_POLL_S) -> list[Message]:
+        """Messages for one batch; empty when nothing arrived within `first_wait_s` (at most
+        `IDLE_POLL_S`), or once a stop is requested before anything arrived.
+
+        The run loop passes 0 while a batch of its own waits to be finished: then only what
+        has already arrived starts a new batch, and the waiting batch is not held up.
+        """
         first_at: float | None = None
         while len(self._pending) < self.size and not self.stop.requested:
             # A batch consume waits for its whole timeout unless it fills up, so the first
             # call asks for one message only: it returns as soon as anything arrives, and
             # the batch's maximum wait is counted from then.
             if first_at is None:
-                want, timeout = 1, IDLE_POLL_S
+                want, timeout = 1, min(first_wait_s, IDLE_POLL_S)
             else:
                 want = self.size - len(self._pending)
                 timeout = min(first_at + self.max_wait_s - self.clock(), IDLE_POLL_S)

@@ -17,6 +17,8 @@ from typing import Any, NamedTuple, Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
+from rbc1000.stream.client_log import ClientLog, client_settings, make_client
+
 log = logging.getLogger(__name__)
 
 Headers = tuple[tuple[str, bytes], ...]
@@ -137,7 +139,8 @@ class KafkaConsumer:
     def __init__(
         self, client_config: Mapping[str, str], group_id: str, auto_offset_reset: str = "earliest"
     ) -> None:
-        config: dict[str, Any] = dict(client_config)
+        self.client_log = ClientLog("consumer")
+        config = client_settings(client_config, self.client_log)
         config.update(
             {
                 "group.id": group_id,
@@ -147,7 +150,7 @@ class KafkaConsumer:
                 "error_cb": self._on_error,
             }
         )
-        self._consumer = Consumer(config)
+        self._consumer: Consumer = make_client(Consumer, config)
         self._connected = False
         self._next_probe = 0.0
         self.assigned: set[Partition] = set()
@@ -156,7 +159,7 @@ class KafkaConsumer:
         # Runs inside librdkafka's poll: record and log only, never raise.
         if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
             self._connected = False
-        log.warning("kafka_consumer_error code=%s fatal=%s reason=%s", err.name(), err.fatal(), err.str())
+        self.client_log.on_error(err)
 
     @property
     def connected(self) -> bool:
@@ -202,7 +205,7 @@ class KafkaConsumer:
                 if err.fatal():
                     raise KafkaFatalError(f"consumer: {err.str()}")
                 if err.code() != KafkaError._PARTITION_EOF:
-                    log.warning("kafka_consume_error code=%s reason=%s", err.name(), err.str())
+                    self.client_log.on_error(err)
                 continue
             self._connected = True
             out.append(_message(m))
@@ -260,17 +263,18 @@ class KafkaProducer:
     """
 
     def __init__(self, client_config: Mapping[str, str], linger_ms: int = 5) -> None:
-        config: dict[str, Any] = dict(client_config)
+        self.client_log = ClientLog("producer")
+        config = client_settings(client_config, self.client_log)
         config.setdefault("linger.ms", linger_ms)
         config.update({"enable.idempotence": True, "acks": "all", "error_cb": self._on_error})
-        self._producer = Producer(config)
+        self._producer: Producer = make_client(Producer, config)
         self._failures: list[str] = []
         self.delivered = 0
 
     def _on_error(self, err: KafkaError) -> None:
         if err.fatal():
             self._failures.append(f"fatal producer error {err.name()}: {err.str()}")
-        log.warning("kafka_producer_error code=%s fatal=%s reason=%s", err.name(), err.fatal(), err.str())
+        self.client_log.on_error(err)
 
     def produce(self, record: OutputRecord, on_delivered: Callable[[], None]) -> None:
         """Queue one record; `on_delivered` runs once the broker has acknowledged it."""
@@ -320,7 +324,8 @@ class KafkaProducer:
                 self._producer.list_topics(timeout=max(0.5, deadline - time.monotonic()))
                 return
             except KafkaException as exc:
+                self._producer.poll(0)  # serve error_cb, so the diagnosis has librdkafka's reason
                 if time.monotonic() >= deadline:
                     raise KafkaFatalError(
-                        f"no broker answered within {timeout_s} s: {exc}; check kafka.bootstrap_servers"
+                        f"no broker answered within {timeout_s} s: {self.client_log.diagnosis()}"
                     ) from exc

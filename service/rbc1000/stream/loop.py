@@ -2,8 +2,8 @@
 
 Outputs, per input message:
 
-- **scored topic**: one record per alert, the Confluent-framed scored Avro record of
-  `rbc1000.stream.records` (schema id 30100), key = object id;
+- **scored topic**: one record per alert, the scored Avro record of
+  `rbc1000.stream.records` in the output framing (`Collaborators.framer`), key = object id;
 - **labelling topic**: the same record again for alerts in the model's low-confidence band,
   as long as the labelling rate cap (`LabellingLimiter`) has tokens;
 - **dead-letter topic**: one message per record that could not be decoded or scored (and one
@@ -18,9 +18,10 @@ Outputs, per input message:
 Scored and labelling records carry the same `rbc.source.*` headers, so every output can be
 traced back to the input offset it came from.
 
-The pieces: `rbc1000.stream.batcher` collects a batch, `rbc1000.stream.outputs` builds the
-output records, `rbc1000.stream.housekeeping` runs between batches; this module holds the loop
-that puts them in order and the offset bookkeeping that makes it at least once.
+The pieces: `rbc1000.stream.batcher` collects a batch, `rbc1000.stream.decode_stage` decodes
+it on a thread of its own, `rbc1000.stream.outputs` builds the output records,
+`rbc1000.stream.housekeeping` runs between batches; this module holds the loop that puts them
+in order and the offset bookkeeping that makes it at least once.
 """
 
 from __future__ import annotations
@@ -31,25 +32,40 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from rbc1000.alerts.alert import Alert, DecodeError, DecodeFailure, DecodeResult
-from rbc1000.alerts.decoding import Decoder
-from rbc1000.model.decisions import DeadLetter, LabellingLimiter, Outcome, ScoredAlert, score_batch
+from rbc1000.alerts.alert import Alert, DecodeResult
+from rbc1000.alerts.framing import RecordFramer
+from rbc1000.alerts.native import BatchDecoder
+from rbc1000.model.decisions import (
+    DeadLetter,
+    LabellingLimiter,
+    Outcome,
+    Prepared,
+    ScoredAlert,
+    score_batch,
+)
 from rbc1000.model.scoring import Scorer
 from rbc1000.ops.health import HealthState, NullHealth
-from rbc1000.ops.metrics import UNKNOWN_SURVEY, Metrics, NullMetrics
+from rbc1000.ops.metrics import Metrics, NullMetrics
 from rbc1000.ops.settings import ServeSettings
-from rbc1000.reasons import TRANSIENT_REASONS, Reason
+from rbc1000.reasons import Reason
 from rbc1000.stream.batcher import Batcher
+from rbc1000.stream.decode_stage import (
+    DecodeAhead,
+    DecodedMessages,
+    InFlight,
+    Record,
+    TransientError,
+    decode_messages,
+)
 from rbc1000.stream.housekeeping import FixedModel, Housekeeping, ModelPoller
 from rbc1000.stream.kafka_io import Message, MessageSink, MessageSource, OutputRecord, Partition
 from rbc1000.stream.offsets import OffsetTracker
 from rbc1000.stream.outputs import dead_letter_record, labelling_copy, scored_record
+from rbc1000.stream.records import scored_framer
+
+__all__ = ["Collaborators", "StopFlag", "StreamProcessor", "StreamStats", "TransientError"]
 
 log = logging.getLogger(__name__)
-
-
-class TransientError(RuntimeError):
-    """A message could not be decoded for a reason outside it (e.g. schema registry down)."""
 
 
 @dataclass(slots=True)
@@ -94,7 +110,7 @@ class Collaborators:
 
     source: MessageSource
     sink: MessageSink
-    decoder: Decoder
+    decoder: BatchDecoder  # `rbc1000.alerts.native.make_batch_decoder`
     scorer: Scorer  # the model to start with; a hot reload replaces it in the processor
     watcher: ModelPoller = field(default_factory=FixedModel)
     limiter: LabellingLimiter = field(default_factory=_unlimited)
@@ -102,23 +118,17 @@ class Collaborators:
     health: HealthState = field(default_factory=NullHealth)
     stop: StopFlag = field(default_factory=StopFlag)
     clock: Callable[[], float] = time.monotonic
-
-
-@dataclass(frozen=True, slots=True)
-class _Decoded:
-    """One record of a batch with the message it came from and its position inside it."""
-
-    message: Message
-    index: int
-    result: DecodeResult
+    framer: RecordFramer = field(default_factory=scored_framer)  # the output framing
 
 
 class StreamProcessor:
-    """Owns the loop state: the model in use, the offset tracker and the batcher.
+    """Owns the loop state: the model in use, the offset tracker, the batcher and the batch
+    whose decode is under way.
 
-    It is also the consumer's rebalance listener: `on_revoke` commits the finished work of
-    the revoked partitions and drops their unprocessed messages (their next owner reads them
-    again from the committed offset); `on_lost` drops them without committing.
+    It is also the consumer's rebalance listener: `on_revoke` finishes the batch in hand,
+    commits the finished work of the revoked partitions and drops their unprocessed messages
+    (their next owner reads them again from the committed offset); `on_lost` drops them
+    without committing.
     """
 
     def __init__(self, settings: ServeSettings, parts: Collaborators) -> None:
@@ -128,6 +138,7 @@ class StreamProcessor:
         self.tracker = OffsetTracker()
         self.stats = StreamStats()
         self._owned: set[Partition] = set()
+        self._behind: InFlight | None = None  # consumed, decoding or decoded, not yet scored
         self.batcher = Batcher(
             parts.source,
             self.tracker,
@@ -145,16 +156,19 @@ class StreamProcessor:
             model_poll_s=settings.model_poll_s,
             now=parts.clock(),
         )
+        self._published: tuple[str, str] | None = None
+        self._publish_decode()
 
     def run(self) -> StreamStats:
-        """Serve until stopped. Each turn of the loop, in this order:
+        """Serve until stopped. For each batch, in this order:
 
         1. consume: collect up to `batch_size` messages, waiting at most `batch_max_wait_s`
            after the first one arrived (`rbc1000.stream.batcher`);
-        2. decode: each message into alert records (a bad message or record becomes a typed
-           failure headed for the dead-letter topic; only an unreachable schema registry,
-           which is no fault of the message, raises TransientError);
-        3. score: preprocess and score every alert of the batch in one ONNX call
+        2. decode: the whole batch in one call, on the decode thread, into alert records and
+           the model's input triplets (`rbc1000.stream.decode_stage`: a bad message or record
+           becomes a typed failure headed for the dead-letter topic; only an unreachable
+           schema registry, which is no fault of the message, raises TransientError);
+        3. score: every triplet of the batch in one ONNX call
            (`rbc1000.model.decisions.score_batch`), deciding real / bogus / uncertain and labelling;
         4. produce: scored records, labelling copies and dead letters
            (`rbc1000.stream.outputs`), each registered with the offset tracker under the input
@@ -163,51 +177,78 @@ class StreamProcessor:
         6. commit: per partition, the offset after the longest prefix of messages whose
            outputs are all acknowledged.
 
-        Between batches (`rbc1000.stream.housekeeping`): heartbeat, consumer lag, and a model
-        hot reload if the file changed. On a stop request the batch in hand is finished,
-        flushed and committed, then `run` returns. On any exception nothing more is committed:
-        the exception propagates, the caller closes the consumer, and the unfinished messages
+        Batches overlap by one step: batch n+1 is consumed and decoded while batch n is
+        scored and produced, and batch n is finished (steps 3 to 6) before batch n+2 is
+        consumed, so commits follow acknowledgements in order. Between batches
+        (`rbc1000.stream.housekeeping`): heartbeat, consumer lag, and a model hot reload if
+        the file changed. On a stop request the batches in hand are finished, flushed and
+        committed, then `run` returns. On any exception nothing more is committed: the
+        exception propagates, the caller closes the consumer, and the unfinished messages
         are read again after restart.
         """
         parts, settings = self.parts, self.settings
         parts.source.subscribe(settings.input_topics, self)
-        while not parts.stop.requested:
-            batch = self.batcher.collect()
-            self.stats.messages += len(batch)
-            if batch:
-                records = self._decode(batch)
-                results = [r.result for r in records]
-                outcomes = score_with_fallback(results, self.scorer, parts.limiter, parts.metrics)
-                self._produce(batch, records, outcomes)
-                parts.sink.flush(settings.flush_timeout_s)
-                self._commit()
-                self.stats.batches += 1
-            self.scorer = self.housekeeping.tick(parts.clock(), self.scorer, self.stats.line)
+        try:
+            with DecodeAhead(parts.decoder, parts.metrics) as decoding:
+                while not parts.stop.requested:
+                    # While a batch waits to be finished, start a new one only from what
+                    # has arrived, so that waiting for input never holds up the one in hand.
+                    batch = self.batcher.collect(0.0) if self._behind else self.batcher.collect()
+                    ahead = decoding.submit(batch, self._version()) if batch else None
+                    if self._behind is not None:
+                        self._finish(self._behind)
+                    self._behind = ahead
+                    self.scorer = self.housekeeping.tick(parts.clock(), self.scorer, self.stats.line)
+                    self._publish_decode()
+                if self._behind is not None:
+                    self._finish(self._behind)
+        finally:
+            self._behind = None  # after a failure, a revocation must not finish it
         parts.sink.flush(settings.flush_timeout_s)
         self._commit()
         log.info("stream_stopped %s", self.stats.line())
         return self.stats
 
+    def _finish(self, batch: InFlight) -> None:
+        """Steps 3 to 6 for a batch whose decode (step 2) was started earlier."""
+        self._behind = None
+        decoded = self._decoded(batch).without(batch.dropped)
+        self.stats.messages += len(batch.kept_messages())
+        outcomes = score_with_fallback(  # 3. score
+            decoded.results, self.scorer, self.parts.limiter, self.parts.metrics, decoded.prepared
+        )
+        self._produce(batch.kept_messages(), decoded.records, outcomes)  # 4. produce
+        self.parts.sink.flush(self.settings.flush_timeout_s)  # 5. flush
+        self._commit()  # 6. commit
+        self.stats.batches += 1
+
     # 2. decode ------------------------------------------------------------------------------
 
-    def _decode(self, batch: Sequence[Message]) -> list[_Decoded]:
-        """Every record of the batch, in order, with its decode latency and count recorded."""
-        metrics = self.parts.metrics
-        records: list[_Decoded] = []
-        for message in batch:
-            started = time.perf_counter()
-            decoded = decode_message(message, self.parts.decoder)
-            metrics.decode_latency.observe(time.perf_counter() - started)
-            for i, result in enumerate(decoded):
-                survey = result.survey if isinstance(result, Alert) else UNKNOWN_SURVEY
-                metrics.consumed.labels(survey=survey).inc()
-                index = result.index if isinstance(result, DecodeFailure) else i
-                records.append(_Decoded(message, index, result))
-        return records
+    def _version(self) -> str:
+        return self.scorer.info.preprocessing_version
+
+    def _decoded(self, batch: InFlight) -> DecodedMessages:
+        """The batch's records and triplets once its decode is done; decoded again (here)
+        when a model reload since then wants another preprocessing version."""
+        decoded = batch.decoded.result()
+        if batch.version != self._version():
+            log.info("decode_again reason=preprocessing_changed version=%s", self._version())
+            decoded = decode_messages(batch.messages, self.parts.decoder, self._version(), self.parts.metrics)
+        return decoded
+
+    def _publish_decode(self) -> None:
+        """Log and export the decode path, and who preprocesses, whenever the latter changes."""
+        decoder, version = self.parts.decoder, self._version()
+        preprocessing = decoder.preprocessing(version)
+        if self._published == (version, preprocessing):
+            return
+        self._published = (version, preprocessing)
+        self.parts.metrics.set_decode(decoder.path, preprocessing)
+        log.info("decode_in_use path=%s preprocessing=%s version=%s", decoder.path, preprocessing, version)
 
     # 4. produce -----------------------------------------------------------------------------
 
-    def _produce(self, batch: Sequence[Message], records: list[_Decoded], outcomes: list[Outcome]) -> None:
+    def _produce(self, batch: Sequence[Message], records: list[Record], outcomes: list[Outcome]) -> None:
         """The outputs of every record; then each message of the batch counts as processed."""
         for record, outcome in zip(records, outcomes, strict=True):
             if isinstance(outcome, ScoredAlert):
@@ -218,11 +259,11 @@ class StreamProcessor:
             self.tracker.processed(message.source, message.offset)
 
     def _produce_scored(self, message: Message, scored: ScoredAlert) -> None:
-        record = scored_record(message, scored, self.scorer.info, self.settings)
+        record = scored_record(message, scored, self.scorer.info, self.settings, self.parts.framer)
         self._send(message, record, latency_from=message.timestamp_ms)
         self.stats.scored += 1
         if scored.to_labelling:
-            self._send(message, labelling_copy(record, self.settings))
+            self._send(message, labelling_copy(record, self.settings, self.parts.framer))
             self.stats.labelling += 1
 
     def _produce_dead_letter(self, message: Message, reason: str, detail: str, record_index: int) -> None:
@@ -270,7 +311,10 @@ class StreamProcessor:
         self.parts.health.set_partitions(len(self._owned))
 
     def on_revoke(self, partitions: list[Partition]) -> None:
-        """Commit the finished work of the revoked partitions, drop the rest of their messages."""
+        """Finish the batch in hand, commit the finished work of the revoked partitions, drop
+        the rest of their messages."""
+        if self._behind is not None:
+            self._finish(self._behind)
         self.parts.sink.flush(self.settings.flush_timeout_s)
         self._commit(partitions)
         self._drop(set(partitions))
@@ -282,6 +326,8 @@ class StreamProcessor:
         log.warning("partitions_lost %s", _names(partitions))
 
     def _drop(self, parts: set[Partition]) -> None:
+        if self._behind is not None:
+            self._behind.dropped.update(parts)
         self.batcher.drop(parts)
         self.tracker.forget(parts)
         self._owned.difference_update(parts)
@@ -290,49 +336,26 @@ class StreamProcessor:
         self.parts.health.set_partitions(len(self._owned))
 
 
-def decode_message(message: Message, decoder: Decoder) -> list[DecodeResult]:
-    """Records of one message; a message without any becomes one failure.
-
-    Raises TransientError when a record could not be decoded for a reason outside the message.
-    """
-    if not message.value:
-        return [
-            DecodeFailure(
-                -1, DecodeError(Reason.EMPTY_MESSAGE, "message has no value (tombstone or empty bytes)")
-            )
-        ]
-    try:
-        decoded = decoder.decode(message.value)
-    except Exception as exc:  # the decoder promises not to raise; survive if it does
-        log.exception(
-            "decoder_raised topic=%s partition=%d offset=%d", message.topic, message.partition, message.offset
-        )
-        decoded = [DecodeFailure(-1, DecodeError(Reason.DECODER_ERROR, repr(exc)))]
-    if not decoded:
-        decoded = [DecodeFailure(-1, DecodeError(Reason.NO_RECORDS, "container is empty"))]
-    for r in decoded:
-        if isinstance(r, DecodeFailure) and r.error.reason in TRANSIENT_REASONS:
-            raise TransientError(
-                f"{r.error.reason}: {r.error.detail}; nothing committed, the message is read again on restart"
-            )
-    return decoded
-
-
 def score_with_fallback(
-    results: list[DecodeResult], scorer: Scorer, limiter: LabellingLimiter, metrics: Metrics
+    results: list[DecodeResult],
+    scorer: Scorer,
+    limiter: LabellingLimiter,
+    metrics: Metrics,
+    prepared: Prepared | None = None,
 ) -> list[Outcome]:
     """One ONNX call for the batch; if it fails, alert by alert, so one bad input cannot
     sink the others. If every alert fails on its own too, the fault is not in the inputs
     (a broken model or device): raise, so that nothing is dead-lettered or committed."""
     try:
-        return score_batch(results, scorer, limiter, metrics)
+        return score_batch(results, scorer, limiter, metrics, prepared)
     except Exception:
         log.exception("batch_scoring_failed alerts=%d retry=one_by_one", len(results))
     outcomes: list[Outcome] = []
     failures: list[Exception] = []
-    for result in results:
+    for i, result in enumerate(results):
+        one = None if prepared is None else Prepared(prepared.triplets, [prepared.rows[i]], prepared.version)
         try:
-            outcomes.extend(score_batch([result], scorer, limiter, metrics))
+            outcomes.extend(score_batch([result], scorer, limiter, metrics, one))
         except Exception as exc:
             failures.append(exc)
             outcomes.append(DeadLetter(Reason.SCORING_FAILED, repr(exc), 0))

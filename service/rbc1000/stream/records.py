@@ -2,11 +2,12 @@
 
 The schema is `schemas/scored/scored_alert.avsc` (scored schema 1.0). Two encodings:
 
-- **Kafka** (scored and labelling topics): Confluent wire format, one record per message:
-  magic byte 0, the 4-byte big-endian schema id `SCORED_SCHEMA_ID` (30100 = 30000 + major*100
-  + minor, beside the project's Rubin ids major*100+minor and WFST ids 10000+major*100+minor),
-  then the schemaless Avro body. Consumers without a registry read the body with the schema
-  file; with a registry, register the schema under that id. `decode_kafka` reads it back.
+- **Kafka** (scored and labelling topics): one record per message, in the output framing
+  of `rbc1000.alerts.framing.RecordFramer`: `container` (default: an Avro object container
+  with the schema inside, readable by any Avro library) or `confluent` (the 5-byte header
+  with the id a schema registry returned for `<topic>-value`, then schemaless Avro).
+  `decode_kafka` reads either back. `SCORED_SCHEMA_ID` (30100) is the id of this schema in
+  the project's local id convention (30000 + major*100 + minor), used where no registry is.
 - **Files** (`rbc score --out`): chosen by extension. `.avro`: an Avro object container file
   with the scored schema (packet bytes included unless turned off); `.csv` and `.jsonl`: the
   same field names without `alert_packet`, `scored_at` written as an ISO-8601 UTC string.
@@ -15,9 +16,8 @@ The schema is `schemas/scored/scored_alert.avsc` (scored schema 1.0). Two encodi
 from __future__ import annotations
 
 import csv
-import io
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -28,8 +28,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 import fastavro
 from fastavro.write import Writer as AvroWriter
 
-from rbc1000.alerts.alert import DecodeError
-from rbc1000.alerts.framing import confluent_frame, split_confluent
+from rbc1000.alerts.framing import Framing, RecordFramer, read_framed
 from rbc1000.assets import scored_schema_path
 from rbc1000.model.contract import ModelInfo
 
@@ -121,26 +120,30 @@ def iso_utc(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def encode_kafka(record: ScoredRecord) -> bytes:
-    """Confluent-framed schemaless Avro body of one scored record."""
-    buf = io.BytesIO()
-    fastavro.schemaless_writer(buf, scored_schema(), record.avro())
-    return confluent_frame(SCORED_SCHEMA_ID, buf.getvalue())
+def scored_framer(
+    framing: Framing = "container", schema_ids: Mapping[str, int] | None = None
+) -> RecordFramer:
+    """The framer of scored records; Confluent ids per topic, else the local `SCORED_SCHEMA_ID`."""
+    return RecordFramer(scored_schema(), framing, schema_ids, default_id=SCORED_SCHEMA_ID)
 
 
-def decode_kafka(data: bytes) -> dict[str, Any]:
-    """Read a scored message back; raises ValueError on another framing or schema id."""
-    try:
-        schema_id, body_bytes = split_confluent(data)
-    except DecodeError as exc:
-        raise ValueError(str(exc)) from None
-    if schema_id != SCORED_SCHEMA_ID:
-        raise ValueError(f"not a scored record: schema id {schema_id}")
-    body = io.BytesIO(body_bytes)
-    record = fastavro.schemaless_reader(body, scored_schema(), None)
-    if not isinstance(record, dict):
-        raise ValueError("scored message body is not a record")
-    return record
+@cache
+def _container_framer() -> RecordFramer:
+    return scored_framer("container")
+
+
+def encode_kafka(record: ScoredRecord, topic: str = "", framer: RecordFramer | None = None) -> bytes:
+    """The message value of one scored record (default: a self-describing Avro container)."""
+    return (framer or _container_framer()).frame(record.avro(), topic)
+
+
+def decode_kafka(data: bytes, schema_ids: Collection[int] | None = None) -> dict[str, Any]:
+    """Read a scored message back from either framing; ValueError when it is not one.
+
+    A Confluent frame is read with the local schema whatever its id unless `schema_ids`
+    names the ids to accept (a registry's ids are its own).
+    """
+    return read_framed(data, scored_schema(), schema_ids)
 
 
 class RecordWriter(Protocol):

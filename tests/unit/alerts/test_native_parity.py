@@ -1,8 +1,8 @@
 """The compiled decode core gives what the Python path gives: same records, reasons and triplets.
 
 Every real alert must decode to equal `Alert` records and to triplets within 1e-6 of the
-reference; every hypothesis fuzz case (truncations, bit flips, random bytes) must end the
-same way on both paths, reason included.
+reference, for every preprocessing version the core implements; every hypothesis fuzz case
+(truncations, bit flips, random bytes) must end the same way on both paths, reason included.
 """
 
 from __future__ import annotations
@@ -14,15 +14,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rbc1000 import _native
 from rbc1000.alerts.alert import Alert
 from rbc1000.alerts.native import (
     DecodedBatch,
+    DecodePathError,
     NativeBatchDecoder,
     PythonBatchDecoder,
     make_batch_decoder,
     native_available,
+    native_versions,
     resolve_path,
 )
+from rbc1000.model import preprocessing
+from rbc1000.model.preprocessing import PP_V1, PP_V2
+from tests.support.alert_factory import container, read_records
+from tests.support.kafka_fakes import ALERTS
 from tests.unit.alerts.test_decoding_fuzz import FUZZ, SAMPLES
 
 pytestmark = pytest.mark.skipif(
@@ -49,6 +56,7 @@ def outcome(batch: DecodedBatch) -> list[tuple[object, ...]]:
 
 def assert_same(native: DecodedBatch, python: DecodedBatch) -> None:
     assert outcome(native) == outcome(python)
+    assert native.version == python.version
     for a, b in zip(native.items, python.items, strict=True):
         if a.row is not None and b.row is not None:
             diff = np.max(np.abs(native.triplets[a.row] - python.triplets[b.row]))
@@ -65,12 +73,48 @@ def _key(result: object) -> object:
     return result if isinstance(result, Alert) else (result.index, result.error.reason)  # type: ignore[attr-defined]
 
 
-def test_every_shared_alert_matches(shared_data: Path, decoders) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("version", [PP_V1, PP_V2])
+def test_every_shared_alert_matches(shared_data: Path, decoders, version: str) -> None:  # type: ignore[no-untyped-def]
     packets = [path.read_bytes() for path in sorted(shared_data.rglob("*.avro"))]
     native, python = decoders
+    assert native.preprocessing(version) == "native"
     for start in range(0, len(packets), 64):
         chunk = packets[start : start + 64]
-        assert_same(native.decode_batch(chunk), python.decode_batch(chunk))
+        assert_same(native.decode_batch(chunk, version), python.decode_batch(chunk, version))
+
+
+def test_the_core_implements_the_versions_it_declares() -> None:
+    assert set(native_versions()) <= set(preprocessing.PREPROCESSING_VERSIONS)
+    assert np.float32(_native.SENTINEL_ABS) == np.float32(preprocessing.SENTINEL_ABS)
+
+
+def test_sentinel_pixels_are_masked_by_rbc_pp_2_only(decoders) -> None:  # type: ignore[no-untyped-def]
+    """A stamp marking masked pixels with the float32 minimum: rbc-pp-2 masks them, rbc-pp-1 does not."""
+    native, python = decoders
+    packet = marked_packet(SAMPLES["lsst_confluent"])
+    for version in (PP_V1, PP_V2):
+        assert_same(native.decode_batch([packet], version), python.decode_batch([packet], version))
+    one, two = (native.decode_batch([packet], v).triplets for v in (PP_V1, PP_V2))
+    assert not np.allclose(one, two)
+
+
+def marked_packet(packet: bytes) -> bytes:
+    """The packet with the first 64 pixels of its first plain float32 FITS image set to -3.4e38."""
+    bitpix = packet.index(b"BITPIX  =                  -32")
+    start = packet.rindex(b"SIMPLE  =", 0, bitpix)
+    data = start + ((packet.index(b"END" + b" " * 77, bitpix) - start) // 2880 + 1) * 2880
+    marker = np.full(64, np.finfo(np.float32).min, dtype=">f4").tobytes()
+    return packet[:data] + marker + packet[data + len(marker) :]
+
+
+def test_a_version_the_core_lacks_is_preprocessed_in_python(
+    decoders: tuple[NativeBatchDecoder, PythonBatchDecoder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    native, python = decoders
+    monkeypatch.setattr("rbc1000.alerts.native.native_versions", lambda: (PP_V1,))
+    assert native.preprocessing(PP_V2) == "python"
+    batch = [*SAMPLES.values(), b"junk"]
+    assert_same(native.decode_batch(batch, PP_V2), python.decode_batch(batch, PP_V2))
 
 
 def test_vendored_samples_and_full_records_match(decoders) -> None:  # type: ignore[no-untyped-def]
@@ -81,6 +125,20 @@ def test_vendored_samples_and_full_records_match(decoders) -> None:  # type: ign
         [b] = python.decode(data)
         assert isinstance(a, Alert) and isinstance(b, Alert)
         assert a.record().keys() == b.record().keys()
+
+
+@pytest.mark.parametrize("codec", ["null", "deflate", "snappy"])
+def test_containers_of_many_alerts_match(
+    decoders: tuple[NativeBatchDecoder, PythonBatchDecoder], codec: str
+) -> None:
+    """More records than packets: the core's triplets overflow the array sized by packets."""
+    native, python = decoders
+    schema, records = read_records(next(iter(sorted(ALERTS.glob("fink-broker__ztf_v4.02__*.avro")))))
+    many = container(schema, records * 5, codec, sync_interval=100_000)
+    batch = [many, SAMPLES["lsst_confluent"], container(schema, records * 3, codec, sync_interval=1)]
+    decoded = native.decode_batch(batch)
+    assert len(decoded.triplets) == 9 > len(batch)
+    assert_same(decoded, python.decode_batch(batch))
 
 
 def test_a_batch_mixing_framings_and_garbage_matches(decoders) -> None:  # type: ignore[no-untyped-def]
@@ -121,13 +179,11 @@ def test_random_bytes_match(decoders, data: bytes) -> None:  # type: ignore[no-u
         both(decoders, framed)
 
 
-def test_path_is_chosen_by_argument_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RBC_DECODE_PATH", "python")
-    assert resolve_path() == "python"
-    assert make_batch_decoder().path == "python"
-    assert resolve_path("native") == "native"
-    monkeypatch.setenv("RBC_DECODE_PATH", "auto")
-    assert make_batch_decoder().path == "native"
-    monkeypatch.setenv("RBC_DECODE_PATH", "fast")
-    with pytest.raises(ValueError):
-        resolve_path()
+def test_auto_means_native_when_built_and_python_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve_path("auto") == "native"
+    assert make_batch_decoder("auto").path == "native"
+    assert make_batch_decoder("python").path == "python"
+    monkeypatch.setattr("rbc1000.alerts.native._native", None)
+    assert resolve_path("auto") == "python"
+    with pytest.raises(DecodePathError, match="not installed"):
+        make_batch_decoder("native")

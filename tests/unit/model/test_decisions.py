@@ -134,3 +134,57 @@ def test_uncompressed_fits_also_scores(scorer: Scorer) -> None:
     alert = make_alert(9, Cutouts(fits_stamp(img, False), fits_stamp(img, False), fits_stamp(img, False)))
     (out,) = score_batch([alert], scorer)
     assert isinstance(out, ScoredAlert) and 0.0 <= out.p_real <= 1.0
+
+
+class BrokenScorer:
+    """A model that answers NaN, +inf or a value above 1 for some alerts and a good score for the rest."""
+
+    def __init__(self, inner: Scorer, bad: dict[int, float]) -> None:
+        self.inner = inner
+        self.info = inner.info
+        self.bad = bad
+
+    def score(self, triplets: np.ndarray) -> np.ndarray:
+        scores = self.inner.score(triplets).copy()
+        for row, value in self.bad.items():
+            scores[row] = value
+        return scores
+
+
+def test_nonfinite_scores_become_dead_letters_never_scored_records(scorer: Scorer) -> None:
+    metrics = Metrics(CollectorRegistry())
+    broken = BrokenScorer(scorer, {1: math.nan, 2: math.inf, 3: 1.5})
+    out = score_batch([make_alert(i) for i in range(5)], broken, metrics=metrics)  # type: ignore[arg-type]
+    assert [type(o).__name__ for o in out] == [
+        "ScoredAlert",
+        "DeadLetter",
+        "DeadLetter",
+        "DeadLetter",
+        "ScoredAlert",
+    ]
+    for index in (1, 2, 3):
+        letter = out[index]
+        assert isinstance(letter, DeadLetter)
+        assert (letter.reason, letter.index) == (Reason.NONFINITE_SCORE, index)
+    assert all(0.0 <= o.p_real <= 1.0 for o in out if isinstance(o, ScoredAlert))
+    get = metrics.registry.get_sample_value
+    assert get("rbc_alerts_dead_lettered_total", {"survey": "ztf", "reason": "nonfinite_score"}) == 3.0
+    assert get("rbc_alerts_scored_total", {"survey": "ztf", "decision": "real"}) == 2.0
+    assert get("rbc_p_real_count") == 2.0
+
+
+def test_alerts_are_preprocessed_with_the_models_version(scorer: Scorer) -> None:
+    rng = np.random.default_rng(4)
+    difference = rng.normal(0, 1, (63, 63))
+    difference[:10] = np.finfo(np.float32).min  # a sentinel-masked band: the versions differ here
+    stamps = [fits_stamp(rng.normal(100, 5, (63, 63))), fits_stamp(rng.normal(100, 5, (63, 63)))]
+    alert = make_alert(1, Cutouts(stamps[0], stamps[1], fits_stamp(difference)))
+    seen = {}
+    for version in ("rbc-pp-1", "rbc-pp-2"):
+        info = tiny_info(preprocessing_version=version)
+        model = Scorer(scorer._session, info, scorer.provider, scorer.path, scorer.stamp)
+        (out,) = score_batch([alert], model)
+        expected = scorer.score(triplet_from_cutouts(alert.cutouts, version)[None])
+        assert isinstance(out, ScoredAlert) and out.p_real == pytest.approx(float(expected[0]), abs=1e-6)
+        seen[version] = out.p_real
+    assert seen["rbc-pp-1"] != pytest.approx(seen["rbc-pp-2"], abs=1e-3)

@@ -1,19 +1,38 @@
-"""The shared preprocessing function: shapes, centring, non-finite pixels, refusal of empty stamps."""
+"""The shared preprocessing function: shapes, centring, non-finite pixels, refusal of empty stamps,
+and the versions: rbc-pp-2 masks sentinel pixels that rbc-pp-1 feeds into its statistics."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from rbc1000.alerts.alert import Cutouts, DecodeError
+from rbc1000.alerts.alert import Alert, Cutouts, DecodeError
+from rbc1000.alerts.fits import read_stamp
+from rbc1000.alerts.sources import iter_alerts
+from rbc1000.model.decisions import ScoredAlert, score_batch
 from rbc1000.model.preprocessing import (
+    PP_V1,
+    PP_V2,
     PREPROCESSING_VERSION,
+    PREPROCESSING_VERSIONS,
+    SENTINEL_ABS,
     TRIPLET_SHAPE,
     center_to_size,
     make_triplet,
     normalise_stamp,
+    preprocess,
     triplet_from_cutouts,
 )
+from rbc1000.model.scoring import Scorer
+
+# Vendored real ZTF alerts whose reference stamp marks masked pixels with about -3.4e38.
+SENTINEL_ALERTS = (
+    "ztf-avro-alert__alerts__472263571115090000__schema2.0.avro",
+    "fink-broker__ztf_v4.02__2481169255715015001.avro",
+)
+DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "models" / "rbc-compact-default.onnx"
 
 RNG = np.random.default_rng(7)
 
@@ -23,7 +42,68 @@ def noise(shape: tuple[int, int], sigma: float = 3.0, level: float = 100.0) -> n
 
 
 def test_version_names_the_contract() -> None:
-    assert PREPROCESSING_VERSION == "rbc-pp-1"
+    assert PREPROCESSING_VERSIONS == ("rbc-pp-1", "rbc-pp-2")
+    assert PREPROCESSING_VERSION == PP_V2  # what new models are trained with
+
+
+def test_unknown_version_is_refused() -> None:
+    with pytest.raises(ValueError, match="rbc-pp-9"):
+        make_triplet(noise((63, 63)), noise((63, 63)), noise((63, 63)), version="rbc-pp-9")
+
+
+def test_versions_agree_without_sentinels() -> None:
+    stamps = (noise((63, 63)), noise((63, 50)), noise((63, 63)))
+    stamps[0][3:9, 40:50] = np.nan
+    one, two = preprocess(stamps, PP_V1), preprocess(stamps, PP_V2)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(one, make_triplet(*stamps))  # the default stays rbc-pp-1
+
+
+def test_pp2_masks_sentinels_before_any_statistic() -> None:
+    reference = noise((63, 63))
+    masked_ref = reference.copy()
+    masked_ref[:20] = np.finfo(np.float32).min
+    science, difference = noise((63, 63)), noise((63, 63))
+    nan_ref = reference.copy()
+    nan_ref[:20] = np.nan
+    out = make_triplet(science, masked_ref, difference, version=PP_V2)
+    np.testing.assert_array_equal(out, make_triplet(science, nan_ref, difference, version=PP_V2))
+    assert (out[1, :20] == 0).all()
+    assert abs(float(np.median(out[1, 20:]))) < 0.2  # statistics of the unmasked pixels only
+    assert (
+        make_triplet(science, masked_ref, difference, version=PP_V1)[1, :20].max() < -10
+    )  # rbc-pp-1: extreme
+
+
+def _sentinel_alerts(vendored_alerts: Path) -> list[Alert]:
+    alerts = [
+        item.result
+        for name in SENTINEL_ALERTS
+        for item in iter_alerts([vendored_alerts / name])
+        if isinstance(item.result, Alert)
+    ]
+    assert len(alerts) == len(SENTINEL_ALERTS)
+    return alerts
+
+
+def test_sentinel_alerts_give_finite_triplets_with_masked_pixels_zero(vendored_alerts: Path) -> None:
+    for alert in _sentinel_alerts(vendored_alerts):
+        cut = alert.cutouts
+        assert cut.science is not None and cut.template is not None and cut.difference is not None
+        raw = [center_to_size(read_stamp(b)) for b in (cut.science, cut.template, cut.difference)]
+        with np.errstate(invalid="ignore"):
+            mask = np.stack([~np.isfinite(r) | (np.abs(r) >= SENTINEL_ABS) for r in raw])
+        assert (np.abs(raw[1][np.isfinite(raw[1])]) >= SENTINEL_ABS).any()  # the sentinel is there
+        triplet = triplet_from_cutouts(cut, PP_V2)
+        assert np.isfinite(triplet).all()
+        assert (triplet[mask] == 0).all()
+        assert np.abs(triplet).max() < 50  # no pixel standardised by a sentinel-blown scale
+
+
+def test_sentinel_alerts_score_finite_with_the_default_model(vendored_alerts: Path) -> None:
+    scorer = Scorer.load(DEFAULT_MODEL, "cpu")
+    outcomes = score_batch(list(_sentinel_alerts(vendored_alerts)), scorer)
+    assert all(isinstance(o, ScoredAlert) and np.isfinite(o.p_real) for o in outcomes)
 
 
 def test_output_is_float32_finite_and_63x63() -> None:

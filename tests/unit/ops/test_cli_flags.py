@@ -8,7 +8,8 @@ import pytest
 from pydantic import BaseModel, Field, SecretStr
 
 from rbc1000.ops.cli_flags import add_settings_flags, flag_name, given_flags
-from rbc1000.ops.settings import KafkaSettings, PeekSettings, ServeSettings, load_settings
+from rbc1000.ops.kafka_settings import KafkaSettings
+from rbc1000.ops.settings import PeekSettings, ServeSettings, load_settings
 
 
 class Inner(BaseModel):

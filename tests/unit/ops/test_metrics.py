@@ -12,7 +12,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from rbc1000.ops.health import HealthServer, HealthState, NullHealth
-from rbc1000.ops.metrics import METRIC_NAMES, NULL_METRICS, Metrics, NullMetrics
+from rbc1000.ops.metrics import DECISIONS, METRIC_NAMES, NULL_METRICS, SURVEYS, Metrics, NullMetrics
+from rbc1000.reasons import Reason
 from tests.support.model_factory import tiny_info
 
 
@@ -91,7 +92,7 @@ def test_null_metrics_record_into_a_registry_of_their_own() -> None:
     assert len({id(null.registry), id(NULL_METRICS.registry), id(served.registry)}) == 3
     assert (
         served.registry.get_sample_value("rbc_alerts_scored_total", {"survey": "ztf", "decision": "real"})
-        is None
+        == 0
     )
 
 
@@ -127,6 +128,19 @@ def test_http_endpoints(served: tuple[HealthState, Metrics, str]) -> None:
     assert code == 200
     families = {f.name: f for f in text_string_to_metric_families(body.decode())}
     scored = [s for s in families["rbc_alerts_scored"].samples if s.name.endswith("_total")]
-    assert scored[0].labels == {"survey": "lsst", "decision": "bogus"} and scored[0].value == 3
+    counts = {(s.labels["survey"], s.labels["decision"]): s.value for s in scored}
+    assert counts[("lsst", "bogus")] == 3 and counts[("ztf", "real")] == 0
     assert families["rbc_ready"].samples[0].value == 1.0
     assert _get(base + "/nope")[0] == 404
+
+
+def test_known_series_exist_at_zero_from_the_start() -> None:
+    metrics = Metrics(CollectorRegistry())
+    get = metrics.registry.get_sample_value
+    for survey in SURVEYS:
+        for decision in DECISIONS:
+            assert get("rbc_alerts_scored_total", {"survey": survey, "decision": decision}) == 0
+        for reason in Reason:
+            assert get("rbc_alerts_dead_lettered_total", {"survey": survey, "reason": reason.value}) == 0
+        assert get("rbc_alerts_consumed_total", {"survey": survey}) == 0
+        assert get("rbc_alerts_labelling_total", {"survey": survey, "outcome": "routed"}) == 0

@@ -9,8 +9,8 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from rbc1000.cli.serve import _flags, configure
+from rbc1000.ops.kafka_settings import KafkaSettings
 from rbc1000.ops.settings import (
-    KafkaSettings,
     ReplaySettings,
     ServeSettings,
     describe_errors,
@@ -68,6 +68,7 @@ def test_kafka_options_map_mechanically_and_secrets_stay_hidden() -> None:
         "sasl.username": "me",
         "sasl.password": "hunter2",
         "ssl.ca.location": "/ca.pem",
+        "topic.metadata.refresh.interval.ms": "10000",
         "fetch.max.bytes": "1000000",
     }
     assert kafka.redacted()["sasl.password"] == "***"

@@ -10,10 +10,13 @@ from tests.support.kafka_fakes import (
     FakeClock,
     FakeSink,
     FakeSource,
+    each_decode_path,
     messages,
     processor,
     vendored,
 )
+
+pytestmark = pytest.mark.usefixtures(each_decode_path.__name__)
 
 
 @pytest.fixture(scope="module")

@@ -9,18 +9,21 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rbc1000.alerts.decoding import Decoder
+from rbc1000.alerts.native import make_batch_decoder
 from rbc1000.model.scoring import Scorer
 from rbc1000.stream.kafka_io import DeliveryError, Partition
 from rbc1000.stream.loop import TransientError
 from tests.support.kafka_fakes import (
     FakeSink,
     FakeSource,
+    each_decode_path,
     messages,
     processor,
     source_of,
     vendored,
 )
+
+pytestmark = pytest.mark.usefixtures(each_decode_path.__name__)
 
 P0, P1 = Partition("in", 0), Partition("in", 1)
 
@@ -141,7 +144,7 @@ def test_unreachable_registry_stops_without_dead_letter_or_commit(
 ) -> None:
     frame = b"\x00\x00\x00\x03\x84" + b"body"  # Confluent frame, schema id 900
     source, sink = FakeSource.of(messages([packets[0], frame])), FakeSink()
-    decoder = Decoder(schema_dir=Path("/nonexistent"), registry_url="http://127.0.0.1:9/")
+    decoder = make_batch_decoder("auto", Path("/nonexistent"), "http://127.0.0.1:9/")
     proc = processor(source, sink, scorer, decoder=decoder, registry_url="http://127.0.0.1:9/")
     with pytest.raises(TransientError, match="registry_unavailable"):
         proc.run()

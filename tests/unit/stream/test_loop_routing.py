@@ -21,12 +21,15 @@ from tests.support.kafka_fakes import (
     FakeSink,
     FakeSource,
     collaborators,
+    each_decode_path,
     header,
     messages,
     processor,
     settings,
     vendored,
 )
+
+pytestmark = pytest.mark.usefixtures(each_decode_path.__name__)
 
 
 @pytest.fixture(scope="module")

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import io
+
+import fastavro
+
 from rbc1000.model.decisions import ScoredAlert
 from rbc1000.stream.kafka_io import Message, OutputRecord
 from rbc1000.stream.outputs import (
+    CONNECT_ERROR_HEADERS,
     MAX_DETAIL_BYTES,
     dead_letter_record,
     labelling_copy,
     scored_record,
     source_headers,
 )
-from rbc1000.stream.records import decode_kafka
+from rbc1000.stream.records import decode_kafka, scored_framer
 from tests.support.kafka_fakes import header, settings
 from tests.support.model_factory import tiny_info
 from tests.support.synthetic_alerts import make_alert
 
 MESSAGE = Message("in", 3, 41, b"k", b"packet bytes", (), 1_700_000_000_000)
 SCORED = ScoredAlert(make_alert(7, object_id="ZTF21abcdefg"), 0.5, "uncertain", True)
+CONTAINER = scored_framer()
 
 
 def headers(record: OutputRecord) -> list[str]:
@@ -36,7 +42,7 @@ def test_source_headers_name_topic_partition_offset_and_timestamp() -> None:
 
 
 def test_scored_record_is_keyed_by_object_and_traced_to_its_source() -> None:
-    record = scored_record(MESSAGE, SCORED, tiny_info(version="9"), settings())
+    record = scored_record(MESSAGE, SCORED, tiny_info(version="9"), settings(), CONTAINER)
     body = decode_kafka(record.value)
     assert record.topic == "rbc.scored"
     assert record.key == b"ZTF21abcdefg"
@@ -46,15 +52,32 @@ def test_scored_record_is_keyed_by_object_and_traced_to_its_source() -> None:
 
 
 def test_scored_record_without_packet_when_the_settings_say_so() -> None:
-    record = scored_record(MESSAGE, SCORED, tiny_info(), settings(include_packet=False))
+    record = scored_record(MESSAGE, SCORED, tiny_info(), settings(include_packet=False), CONTAINER)
     assert decode_kafka(record.value)["alert_packet"] is None
 
 
 def test_labelling_copy_is_the_same_record_on_the_labelling_topic() -> None:
-    scored = scored_record(MESSAGE, SCORED, tiny_info(), settings())
-    copy = labelling_copy(scored, settings(labelling_topic="label-me"))
+    scored = scored_record(MESSAGE, SCORED, tiny_info(), settings(), CONTAINER)
+    copy = labelling_copy(scored, settings(labelling_topic="label-me"), CONTAINER)
     assert copy.topic == "label-me"
     assert (copy.value, copy.key, copy.headers) == (scored.value, scored.key, scored.headers)
+
+
+def test_container_framing_is_a_self_describing_avro_file_per_message() -> None:
+    record = scored_record(MESSAGE, SCORED, tiny_info(), settings(), CONTAINER)
+    assert record.value.startswith(b"Obj\x01")
+    (body,) = fastavro.reader(io.BytesIO(record.value))  # no schema given: it is inside
+    assert isinstance(body, dict) and body["alert_id"] == "7"
+
+
+def test_confluent_framing_uses_each_topic_s_registered_id() -> None:
+    framer = scored_framer("confluent", {"rbc.scored": 11, "label-me": 12})
+    scored = scored_record(MESSAGE, SCORED, tiny_info(), settings(), framer)
+    copy = labelling_copy(scored, settings(labelling_topic="label-me"), framer)
+    assert (scored.value[0], int.from_bytes(scored.value[1:5], "big")) == (0, 11)
+    assert int.from_bytes(copy.value[1:5], "big") == 12
+    assert copy.value[5:] == scored.value[5:]
+    assert decode_kafka(copy.value, {12})["alert_id"] == "7"
 
 
 def test_dead_letter_keeps_the_original_bytes_and_says_why() -> None:
@@ -63,13 +86,18 @@ def test_dead_letter_keeps_the_original_bytes_and_says_why() -> None:
     assert headers(record) == [
         "rbc.error.reason",
         "rbc.error.detail",
-        *headers(scored_record(MESSAGE, SCORED, tiny_info(), settings())),
+        *headers(scored_record(MESSAGE, SCORED, tiny_info(), settings(), CONTAINER)),
         "rbc.record.index",
+        *CONNECT_ERROR_HEADERS,
     ]
     assert header(record, "rbc.error.reason") == "missing_cutouts"
     assert header(record, "rbc.error.detail") == "no science stamp"
     assert header(record, "rbc.record.index") == "2"
     assert header(record, "rbc.source.offset") == "41"
+    assert header(record, "__connect.errors.topic") == "in"
+    assert header(record, "__connect.errors.partition") == "3"
+    assert header(record, "__connect.errors.offset") == "41"
+    assert header(record, "__connect.errors.exception.message") == "missing_cutouts: no science stamp"
 
 
 def test_dead_letter_of_an_empty_message_and_a_long_detail() -> None:

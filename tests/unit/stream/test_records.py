@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import fastavro
 import pytest
 
+from rbc1000.alerts.framing import Framing
 from rbc1000.model.decisions import ScoredAlert
 from rbc1000.stream.records import (
     ROW_FIELDS,
@@ -20,6 +22,7 @@ from rbc1000.stream.records import (
     iso_utc,
     open_writer,
     read_records,
+    scored_framer,
 )
 from tests.support.model_factory import tiny_info
 from tests.support.synthetic_alerts import make_alert
@@ -46,20 +49,33 @@ def test_build_takes_alert_and_model_fields() -> None:
     assert rec.decision == "real" and rec.p_real == 0.8125
 
 
-def test_kafka_round_trip_with_confluent_header() -> None:
-    data = encode_kafka(_record())
-    assert data[0] == 0 and int.from_bytes(data[1:5], "big") == SCORED_SCHEMA_ID
+@pytest.mark.parametrize("framing", ["container", "confluent"])
+def test_kafka_round_trip_in_both_framings(framing: Framing) -> None:
+    data = encode_kafka(_record(), "t", scored_framer(framing))
+    if framing == "confluent":
+        assert data[0] == 0 and int.from_bytes(data[1:5], "big") == SCORED_SCHEMA_ID
+    else:
+        assert data.startswith(b"Obj\x01")
     back = decode_kafka(data)
     assert back["alert_id"] == "42" and back["p_real"] == 0.8125
     assert back["alert_packet"] == b"packet-bytes"
     assert back["scored_at"] == datetime.fromtimestamp(SCORED_AT / 1000, UTC)
 
 
-def test_kafka_decode_refuses_other_schema_id() -> None:
-    data = bytearray(encode_kafka(_record()))
+def test_kafka_decode_refuses_other_schema_id_when_told_the_ids() -> None:
+    data = bytearray(encode_kafka(_record(), "t", scored_framer("confluent")))
     data[4] ^= 0xFF
     with pytest.raises(ValueError, match="schema id"):
-        decode_kafka(bytes(data))
+        decode_kafka(bytes(data), {SCORED_SCHEMA_ID})
+
+
+def test_kafka_decode_refuses_a_container_of_another_schema() -> None:
+    buf = io.BytesIO()
+    fastavro.writer(
+        buf, {"type": "record", "name": "Other", "fields": [{"name": "x", "type": "int"}]}, [{"x": 1}]
+    )
+    with pytest.raises(ValueError):
+        decode_kafka(buf.getvalue())
 
 
 def test_packet_can_be_left_out() -> None:

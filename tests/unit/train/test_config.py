@@ -13,7 +13,7 @@ from rbc1000.train.nn.trainer import stage_schedule
 
 def test_every_field_is_a_flag_and_flags_override_yaml(tmp_path: Path) -> None:
     yaml_path = tmp_path / "run.yaml"
-    yaml_path.write_text("datasets: [a]\nepochs: 5\nrebalance_k: true\nmodel: compact\n")
+    yaml_path.write_text("datasets: [a]\nepochs: 5\nclass_weighting: balanced\nmodel: compact\n")
     parser = argparse.ArgumentParser()
     add_config_flags(parser)
     flags = {a.dest for a in parser._actions}
@@ -24,7 +24,8 @@ def test_every_field_is_a_flag_and_flags_override_yaml(tmp_path: Path) -> None:
             str(yaml_path),
             "--epochs",
             "7",
-            "--no-rebalance-k",
+            "--class-weighting",
+            "none",
             "--datasets",
             "x",
             "y",
@@ -33,7 +34,12 @@ def test_every_field_is_a_flag_and_flags_override_yaml(tmp_path: Path) -> None:
         ]
     )
     cfg = load_config(args.config, vars(args))
-    assert (cfg.epochs, cfg.rebalance_k, cfg.datasets, cfg.split_mode) == (7, False, ["x", "y"], "reshuffle")
+    assert (cfg.epochs, cfg.class_weighting, cfg.datasets, cfg.split_mode) == (
+        7,
+        "none",
+        ["x", "y"],
+        "reshuffle",
+    )
     assert cfg.model == "compact" and cfg.k_select == 100  # YAML, then the paper's defaults
     save_config(cfg, tmp_path / "saved.yaml")
     assert load_config(tmp_path / "saved.yaml", {}) == cfg
@@ -58,6 +64,6 @@ def test_run_flags_come_from_the_one_generator_with_help_from_the_model() -> Non
     add_config_flags(parser)
     text = " ".join(parser.format_help().split())
     assert "epochs per stage (default: 100)" in text
-    assert "--rebalance-k, --no-rebalance-k" in text
+    assert "--skip-empty-rounds, --no-skip-empty-rounds" in text
     for name, field in RunConfig.model_fields.items():
         assert str(field.description).split(" (")[0].split(";")[0][:20] in text, name

@@ -51,6 +51,8 @@ def test_card_records_recipe_counts_sources_and_splits(built: tuple[Path, Path])
     assert card["seed"] == 3 and card["source_alerts"]["n_backgrounds"] > 100
     assert len(card["splits"]["test"]) + len(card["splits"]["pool"]) == 100
     assert "PROXY" in (built[0] / "dataset_card.md").read_text()
+    assert 0.0 <= card["mask_check"]["roc_auc"] <= 1.0 and card["mask_check"]["limit"] == 0.55
+    assert "Mask shortcut check" in (built[0] / "dataset_card.md").read_text()
 
 
 def test_dataset_info_reports_families_and_nans(
@@ -60,7 +62,7 @@ def test_dataset_info_reports_families_and_nans(
     info = json.loads(capsys.readouterr().out)
     assert info["samples"] == 100 and info["real"] == 40
     assert info["families"]["alert_drb_real"]["proxy"] == 5
-    assert info["families"]["nan_masked"]["bogus"] > 0
+    assert info["families"]["streak"]["bogus"] > 0 and info["families"]["fading"]["real"] > 0
     assert info["nan"]["difference"]["stamps_with_nan"] > 0
 
 

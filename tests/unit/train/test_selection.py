@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rbc1000.train.method.pseudo_label import pseudo_label
-from rbc1000.train.method.selection import MEASURES, rebalance, select_uncertain
+from rbc1000.train.method.selection import MEASURES, select_uncertain
 
 
 @pytest.mark.parametrize("measure", MEASURES)
@@ -24,14 +24,6 @@ def test_selection_returns_exactly_k_least_confident(measure: str, k: int) -> No
 
 def test_selection_of_more_than_the_pool_returns_the_pool() -> None:
     assert sorted(select_uncertain(np.array([0.1, 0.6, 0.9]), 10).tolist()) == [0, 1, 2]
-
-
-def test_rebalance_cuts_the_surplus_class_keeping_the_earliest() -> None:
-    chosen = np.arange(10, 20)
-    labels = np.array([1, 1, 1, 1, 1, 1, 0, 0, 1, 0])  # 7 real, 3 bogus
-    kept = rebalance(chosen, labels, real_fraction=0.25)  # 3 bogus -> int(3 * 1/3) = 1 real
-    assert kept.tolist() == [10, 16, 17, 19]
-    assert rebalance(chosen, labels, real_fraction=0.7).tolist() == chosen.tolist()
 
 
 def test_pseudo_labels_respect_threshold_and_balance() -> None:

@@ -1,4 +1,5 @@
-"""The simulator: deterministic, balanced as asked, every family present, physics sane."""
+"""The simulator: deterministic, balanced as asked, every family present, physics sane, and masks
+that tell nothing about the label."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import numpy as np
 import pytest
 
 from rbc1000.train.data.simulate import (
-    REAL_MIX,
     SimulationConfig,
     SourceAlert,
     augment,
@@ -14,8 +14,13 @@ from rbc1000.train.data.simulate import (
     remove_transient,
     simulate,
 )
-from rbc1000.train.data.simulate_families import (
+from rbc1000.train.data.simulate_artefacts import (
     BOGUS_FAMILIES,
+    REAL_MIX,
+    real_fading,
+    reference_artefact,
+)
+from rbc1000.train.data.simulate_families import (
     CENTRE,
     Difficulty,
     Scene,
@@ -25,6 +30,7 @@ from rbc1000.train.data.simulate_families import (
     psf,
     real_point_source,
 )
+from rbc1000.train.data.simulate_masks import MASK_AUC_LIMIT, mask_feature_auc, mask_features
 
 
 def _alert(i: int, drb: float, rng: np.random.Generator, transient: float = 400.0) -> SourceAlert:
@@ -72,7 +78,12 @@ def test_same_seed_same_bytes_other_seed_differs(alerts: list[SourceAlert]) -> N
 
 def test_family_plan_follows_the_mix() -> None:
     plan = family_plan(1000, REAL_MIX, np.random.default_rng(0))
-    assert {f: plan.count(f) for f in REAL_MIX} == {"point_source": 500, "on_host": 300, "variable_star": 200}
+    assert {f: plan.count(f) for f in REAL_MIX} == {
+        "point_source": 400,
+        "on_host": 250,
+        "variable_star": 150,
+        "fading": 200,
+    }
 
 
 def test_transient_is_removed_from_the_background(alerts: list[SourceAlert]) -> None:
@@ -129,3 +140,35 @@ def test_augment_keeps_the_three_stamps_aligned() -> None:
         np.unravel_index(np.argmax(s), s.shape) for s in (moved.science, moved.reference, moved.difference)
     }
     assert len(peaks) == 1
+
+
+def test_fading_reals_and_reference_artefacts_are_negative_in_the_difference() -> None:
+    scene, d = _scene(), Difficulty()
+    for seed in range(5):
+        sci, ref, diff = real_fading(scene, np.random.default_rng(seed), d)
+        residual = diff - scene.difference
+        assert residual[29:34, 29:34].sum() < 0 and (ref - scene.reference)[29:34, 29:34].sum() > 0
+        sci, ref, diff = reference_artefact(scene, np.random.default_rng(seed), d)
+        assert np.array_equal(sci, scene.science)  # the science stamp is untouched
+        moved = ref - scene.reference
+        assert np.abs(moved).max() > 0
+        assert np.allclose(diff - scene.difference, -moved, atol=1e-3)  # sigma_ref == sigma here
+
+
+def test_mask_features_alone_cannot_separate_a_small_simulated_set(alerts: list[SourceAlert]) -> None:
+    real, bogus, _ = simulate(alerts, SimulationConfig(n_real=300, n_bogus=300, seed=2))
+    stamps = np.stack([s.stamp for s in real + bogus])
+    labels = np.array([1] * len(real) + [0] * len(bogus))
+    has_mask = np.asarray(mask_features(stamps)[:, 3:6].any(axis=1), dtype=bool)
+    assert has_mask[labels == 1].mean() > 0.05 and has_mask[labels == 0].mean() > 0.05
+    assert mask_feature_auc(stamps, labels) <= MASK_AUC_LIMIT
+
+
+def test_the_mask_check_catches_a_shortcut(alerts: list[SourceAlert]) -> None:
+    real, bogus, _ = simulate(alerts, SimulationConfig(n_real=300, n_bogus=300, seed=2))
+    stamps = np.stack([s.stamp for s in real + bogus])
+    labels = np.array([1] * len(real) + [0] * len(bogus))
+    shortcut = stamps.copy()
+    for i in np.flatnonzero(labels == 0)[::3]:  # a third of the bogus masked at the centre, as v1 did
+        shortcut[i, 25:38, 25:38, 0] = np.nan
+    assert mask_feature_auc(shortcut, labels) > 0.6

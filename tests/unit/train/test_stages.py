@@ -37,6 +37,8 @@ TINY = [
     "32",
     "--lr",
     "0.003",
+    "--min-updates",
+    "40",  # a teacher of a handful of steps is sure of one class only: the round would be empty
     "--no-progress",
     "--threads",
     "1",
@@ -102,8 +104,12 @@ def test_whole_pipeline_writes_stage_table_and_report(finished_run: Path, data_p
         assert (finished_run / "plots" / f"{name}.png").stat().st_size > 1000
     als = json.loads((finished_run / "stages/1_als/selection.json").read_text())
     assert len(als["chosen"]) == 16  # exactly K went to the experts
+    assert als["kept"] == als["chosen"]  # and every one of their labels is used
+    als_record = json.loads((finished_run / "stages/1_als/stage.json").read_text())
+    assert als_record["n_train"] == 36 + als["kept_val"].count(False)  # M's training part + K's
+    assert "family_recall" in als_record  # per family, where the dataset names families
     history = json.loads((finished_run / "stages/0_its/history.json").read_text())
-    assert [h["epoch"] for h in history] == [1, 2]
+    assert [h["epoch"] for h in history] == list(range(1, 21))  # 40 updates of 2 batches
     from rbc1000.train.data.loaders import load_dataset
 
     env = json.loads((finished_run / "environment.json").read_text())
@@ -266,3 +272,58 @@ def test_coordinate_channel_model_exports_with_parity() -> None:
     assert [i.name for i in model.graph.input] == ["triplets"]
     x = np.random.default_rng(0).normal(size=(8, 3, 63, 63)).astype(np.float32)
     assert check_parity(model, net, x) <= 1e-4
+
+
+def test_an_empty_ssls_round_stops_the_run_unless_told_to_skip(
+    data_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import rbc1000.train.method.ssls as ssls
+    from rbc1000.train.method.pseudo_label import PseudoLabels
+
+    def nothing(p: np.ndarray, threshold: float, real_fraction: float) -> PseudoLabels:
+        return PseudoLabels(np.empty(0, np.int64), np.empty(0, np.int64), 0)
+
+    monkeypatch.setattr(ssls, "pseudo_label", nothing)
+    run_dir = tmp_path / "empty"
+    args = ["run", "--datasets", str(data_path), "--run-dir", str(run_dir), *TINY]
+    assert rbc_train(args) == 2
+    assert "ssls1: zero pseudo-labels" in capsys.readouterr().err
+    assert not (run_dir / "stages/2_ssls1/stage.json").exists()
+    assert rbc_train([*args, "--skip-empty-rounds"]) == 0
+    report = (run_dir / "report.md").read_text()
+    assert "Skipped SSLS rounds (zero pseudo-labels): SSLS R=1 (skipped), SSLS R=2 (skipped)" in report
+
+
+def test_real_alerts_join_the_unlabelled_pool_and_count_as_seen(
+    data_path: Path, vendored_alerts: Path, tmp_path: Path
+) -> None:
+    from rbc1000.train.method.run_data import trained_ids
+
+    run_dir = tmp_path / "with-alerts"
+    spec = f"alerts:{vendored_alerts}"
+    args = ["run", "--datasets", str(data_path), "--run-dir", str(run_dir), "--unlabelled-alerts", spec]
+    assert rbc_train([*args, *TINY, "--rounds", "1", "--pseudo-threshold", "0.51"]) == 0
+    env = json.loads((run_dir / "environment.json").read_text())
+    assert env["counts"]["unlabelled_real_alerts"] > 30
+    ssls1 = json.loads((run_dir / "stages/2_ssls1/stage.json").read_text())
+    assert ssls1["info"]["n_pseudo"] > 0
+    seen = trained_ids(run_dir)
+    assert sum(i.startswith("ztf:") for i in seen) > 30
+
+
+def test_evaluate_on_real_alerts_reports_rb_and_drb_beside_the_model(
+    finished_run: Path, vendored_alerts: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "model.onnx"
+    assert rbc_train(["export", str(finished_run), "--out", str(out), "--stage", "als"]) == 0
+    report = tmp_path / "eval.json"
+    spec = f"proxy:{vendored_alerts}"
+    args = ["evaluate", str(out), spec, "--split", "all", "--bootstrap", "50", "--json", str(report)]
+    assert rbc_train(args) == 0
+    real = json.loads(report.read_text())["real_alerts"]
+    assert set(real["roc_auc"]) == {"model", "rb", "drb", "model - rb"}
+    assert real["roc_auc"]["drb"]["roc_auc"] == pytest.approx(1.0)  # the labels are drb's own
+    for row in real["roc_auc"].values():
+        assert row["low"] <= row["roc_auc"] <= row["high"]
+    assert real["nonfinite_scores"] == 0
+    assert set(real["mask_loss"]) == {"masked", "unmasked", "ratio"}

@@ -1,4 +1,10 @@
-"""`rbc-train evaluate MODEL.onnx DATASET`: the stage-table metrics of an exported model."""
+"""`rbc-train evaluate MODEL.onnx DATASET`: the stage-table metrics of an exported model.
+
+Triplets are made with the preprocessing version the model declares. When the evaluated
+samples include real alerts (`proxy:` or `alerts:` datasets), a second table puts the model's
+ROC-AUC beside that of the packets' own rb and drb scores on the same alerts, with bootstrap
+95% intervals (`rbc1000.train.report.real_alerts`).
+"""
 
 from __future__ import annotations
 
@@ -48,6 +54,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--threshold", type=float, default=0.5, help="decision threshold (default 0.5, the paper's)"
     )
     parser.add_argument("--batch-size", type=int, default=512, help="inference batch size")
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=2000,
+        help="bootstrap resamples for the real-alert ROC-AUC intervals (default 2000)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the metrics here")
 
 
@@ -72,24 +84,58 @@ def run(args: argparse.Namespace) -> int:
     """Print (and optionally save) the metrics table."""
     import numpy as np
 
-    from rbc1000.train.report.paper_metrics import compute_metrics, jsonable
+    from rbc1000.train.report.paper_metrics import compute_metrics, family_recall, jsonable
+    from rbc1000.train.report.real_alerts import summary_markdown
 
     info = _model_info(args.model)
-    part = _evaluation_set(args)
-    p = score_onnx(args.model, part.x, args.batch_size)
-    metrics = jsonable(compute_metrics(part.y, np.asarray(p), args.threshold))
+    part = _evaluation_set(args, info.preprocessing_version)
+    p = np.asarray(score_onnx(args.model, part.x, args.batch_size))
+    metrics = jsonable(compute_metrics(part.y, np.nan_to_num(p, nan=0.0), args.threshold))
+    recall = family_recall(part.y, p, part.family, args.threshold)
     print(_table(args, part, info, metrics))
+    print(_recall_markdown(recall))
+    real = _real_alerts(args, part, p)
+    if real is not None:
+        print(summary_markdown(real, f"{info.name} {info.version}"))
     if args.json:
         summary = {
             "model": str(args.model),
+            "model_version": info.version,
+            "preprocessing": info.preprocessing_version,
             "dataset": part.name,
             "split": args.split,
             "n": len(part),
             "proxy_labels": bool(part.proxy.any()),
             "metrics": metrics,
+            "family_recall": recall,
+            "real_alerts": real,
         }
         args.json.write_text(json.dumps(summary, indent=2))
     return 0
+
+
+def _recall_markdown(recall: dict[str, float]) -> str:
+    rows = [f"| {name} | {100 * value:.1f} |" for name, value in recall.items()]
+    return "\n".join(["| Family | recall % |", "|---|---|", *rows]) + "\n"
+
+
+def _real_alerts(args: argparse.Namespace, part: TripletDataset, p: Any) -> dict[str, Any] | None:
+    """The real-alert summary (model beside rb and drb) when the datasets name alert packets."""
+    from rbc1000.train.data.loaders import parse_spec
+    from rbc1000.train.report.real_alerts import alert_facts, real_alert_summary
+
+    paths = [path for spec in args.datasets for path in _alert_paths(parse_spec(spec))]
+    if not paths:
+        return None
+    facts = alert_facts(paths)
+    if not any(str(i) in facts for i in part.ids):
+        return None
+    return real_alert_summary(part.ids, part.y, p, facts, args.threshold, args.bootstrap)
+
+
+def _alert_paths(parsed: tuple[str, list[Path], dict[str, str]]) -> list[Path]:
+    kind, paths, _ = parsed
+    return paths if kind in ("proxy", "alerts") else []
 
 
 def _model_info(model: Path) -> ModelInfo:
@@ -107,7 +153,7 @@ def _model_info(model: Path) -> ModelInfo:
         raise UsageError(str(exc)) from None
 
 
-def _evaluation_set(args: argparse.Namespace) -> TripletDataset:
+def _evaluation_set(args: argparse.Namespace, preprocessing: str) -> TripletDataset:
     """The split asked for, narrowed to proxy labels and to samples a run never saw if asked."""
     import numpy as np
 
@@ -115,7 +161,7 @@ def _evaluation_set(args: argparse.Namespace) -> TripletDataset:
     from rbc1000.train.method.run_data import ensure_splits, load_datasets, trained_ids
 
     try:
-        ds = ensure_splits(load_datasets(args.datasets))
+        ds = ensure_splits(load_datasets(args.datasets, preprocessing))
     except DatasetError as exc:
         raise UsageError(str(exc)) from None
     part = ds if args.split == "all" else ds.split(args.split)

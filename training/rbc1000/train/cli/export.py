@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from rbc1000.model.contract import ModelInfo
-    from rbc1000.model.preprocessing import PREPROCESSING_VERSION
+    from rbc1000.train.method.config import load_config
     from rbc1000.train.method.stages import PARITY_FILE
     from rbc1000.train.nn.export import (
         ExportError,
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     info = ModelInfo(
         name=args.name or f"rbc-{checkpoint['model']}",
         version=args.version or f"{args.run_dir.name}-{stage['key']}",
-        preprocessing_version=PREPROCESSING_VERSION,
+        preprocessing_version=load_config(args.run_dir / "config.yaml", {}).preprocessing,
         threshold=threshold,
         low_confidence=band,
         dataset_fingerprint=env["dataset_fingerprint"],
@@ -131,9 +131,12 @@ def _export_fp16(args: argparse.Namespace, parity_x: np.ndarray) -> int:
     """Write the FP16 variant of args.out, checked on the run's test samples and any alerts given."""
     import numpy as np
 
+    from rbc1000.train.method.config import load_config
     from rbc1000.train.nn.fp16 import Fp16Error, alert_triplets, export_fp16
 
-    x = np.concatenate([parity_x[:256], alert_triplets(args.fp16_alerts)]) if args.fp16_alerts else parity_x
+    version = load_config(args.run_dir / "config.yaml", {}).preprocessing
+    alerts = alert_triplets(args.fp16_alerts, version=version) if args.fp16_alerts else None
+    x = np.concatenate([parity_x[:256], alerts]) if alerts is not None else parity_x
     try:
         path, parity = export_fp16(args.out, x)
     except Fp16Error as exc:

@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("rbc1000.train.cli.compare", "tabulate runs (seeds) side by side: mean, spread, gap closed"),
     "export": ("rbc1000.train.cli.export", "export a run's final model to ONNX with its metadata"),
     "evaluate": ("rbc1000.train.cli.evaluate", "evaluate an ONNX model on a dataset through ONNX Runtime"),
+    "retrain": ("rbc1000.train.cli.retrain", "retrain on human labels; promote only past the gate"),
 }
 
 

@@ -56,7 +56,7 @@ def _counts_section(card: dict[str, Any]) -> list[str]:
 def _scores_section(card: dict[str, Any]) -> list[str]:
     measured = card.get("measured_difficulty")
     if not measured:
-        return ["## Measured difficulty", "", "Not measured yet (training/measure_difficulty.py).", ""]
+        return ["## Measured difficulty", "", "Not measured yet (`python -m rbc1000.train.data.difficulty`).", ""]
     keys = ["Pre", "Acc", "Rec", "F1", "MCC", "AP", "Sum"]
     rows = [
         [name, str(run.get("n_train", "")), *[f"{run['metrics'][k]:.2f}" for k in keys]]
@@ -71,6 +71,22 @@ def _scores_section(card: dict[str, Any]) -> list[str]:
         scored,
         "",
         *_table(rows, ["model", "train labels", *keys]),
+        "",
+    ]
+
+
+def _mask_section(card: dict[str, Any]) -> list[str]:
+    check = card.get("mask_check")
+    if not check:
+        return []
+    verdict = "within" if check["roc_auc"] <= check["limit"] else "ABOVE"
+    return [
+        "## Mask shortcut check",
+        "",
+        f"ROC-AUC of a classifier that sees only mask features ({check['features']}; "
+        f"{check['classifier']}): **{check['roc_auc']}**, {verdict} the limit {check['limit']}. "
+        f"Samples with masked pixels: real {check['masked_share']['real']}, "
+        f"bogus {check['masked_share']['bogus']}.",
         "",
     ]
 
@@ -127,6 +143,7 @@ def render_markdown(card: dict[str, Any]) -> str:
             "(ids in dataset_card.json).",
             "",
         ]
+    lines += _mask_section(card)
     if card.get("caveats"):
         lines += ["## Caveats", "", *[f"- {c}" for c in card["caveats"]], ""]
     lines += _scores_section(card)

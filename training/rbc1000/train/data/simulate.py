@@ -12,9 +12,16 @@ Recipe (pure functions; every random draw comes from a numpy Generator seeded by
    border) of all three stamps multiply each background.
 3. Painting (rbc1000.train.data.simulate_families). Real: a point source at the alert's own PSF width
    (`fwhm`, pixels; Gaussian or Moffat) at S/N from `snr_min`, on a blank sky, on a host
-   (backgrounds with a source in the reference at the centre) or on a brightening star.
-   Bogus: cosmic rays, hot pixels, bad columns and rows, dipoles, PSF-mismatch residuals,
-   saturated stars, NaN-masked and CCD-edge-cut stamps.
+   (backgrounds with a source in the reference at the centre),
+   on a brightening star, or fading (negative difference). Bogus: cosmic rays, hot pixels,
+   bad columns and rows, dipoles, PSF-mismatch residuals of stars and of galaxy nuclei,
+   saturated stars, edge glow, satellite and aircraft streaks, optical ghosts, bright-star
+   halos and diffraction spikes, crosstalk echoes, artefacts in the reference image
+   (negative in the difference) and detections at threshold with nothing there
+   (rbc1000.train.data.simulate_artefacts).
+3b. Masks (rbc1000.train.data.simulate_masks). CCD edges, masked regions and reference-only
+   masks (NaN, or the float32-minimum sentinel some ZTF references use) are drawn after
+   painting from one distribution for both classes, so masks carry no label information.
 4. Proxy samples. Real alerts with drb >= `proxy_real_drb` join as real and those with
    drb <= `proxy_bogus_drb` as bogus, unaugmented and marked proxy=True (ZTF's score, not a
    human's label).
@@ -28,17 +35,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rbc1000.model.preprocessing import STAMP_SIZE, center_to_size
-from rbc1000.train.data.simulate_families import (
-    BOGUS_FAMILIES,
-    CENTRE,
-    REAL_FAMILIES,
-    Difficulty,
-    Scene,
-    edge_mask,
-)
+from rbc1000.train.data.simulate_artefacts import BOGUS_FAMILIES, REAL_FAMILIES, REAL_MIX
+from rbc1000.train.data.simulate_families import CENTRE, Difficulty, Scene
+from rbc1000.train.data.simulate_masks import MaskConfig, apply_mask
 
 FWHM_RANGE = (1.5, 6.0)  # pixels; ZTF `fwhm` below 1.5 px comes from noise or artefacts
-REAL_MIX = {"point_source": 0.5, "on_host": 0.3, "variable_star": 0.2}
+HOST_FAMILIES = ("on_host", "nucleus_residual")  # drawn on backgrounds with a host at the centre
 _MAD = 1.4826
 
 
@@ -75,8 +77,8 @@ class SimulationConfig:
     proxy_bogus_drb: float = 0.1
     max_proxy_real: int | None = None  # None: every alert that qualifies
     max_proxy_bogus: int | None = None
-    real_edge_fraction: float = 0.02  # reals cut by a CCD edge far from the centre
     difficulty: Difficulty = field(default_factory=Difficulty)
+    masks: MaskConfig = field(default_factory=MaskConfig)
 
 
 @dataclass(frozen=True)
@@ -208,11 +210,9 @@ def paint(
     """One simulated stamp [63, 63, 3] of `family` on an augmented copy of `background`."""
     scene = augment(background.scene, rng, config.max_shift)
     painter = (REAL_FAMILIES if label else BOGUS_FAMILIES)[family]
-    sci, ref, diff = painter(scene, rng, config.difficulty)
-    if label and rng.random() < config.real_edge_fraction:
-        off_chip, _ = edge_mask(rng, 12.0, 28.0)
-        for stamp in (sci, ref, diff):
-            stamp[off_chip] = np.nan
+    stamps = painter(scene, rng, config.difficulty)
+    mask_rng = np.random.default_rng([config.seed, 7, int(rng.integers(2**62))])  # label-blind stream
+    sci, ref, diff = apply_mask(stamps, mask_rng, config.masks)
     return np.stack([sci, ref, diff], axis=-1).astype(np.float32)
 
 
@@ -234,7 +234,7 @@ def iter_simulated(
     tag = "real" if label else "bogus"
     for i, family in enumerate(_maybe_tqdm(plan, progress, f"simulating {tag}")):
         rng = np.random.default_rng([config.seed, label, i])
-        pool = hosts if family == "on_host" else backgrounds
+        pool = hosts if family in HOST_FAMILIES else backgrounds
         background = pool[int(rng.integers(len(pool)))]
         stamp = paint(background, family, label, rng, config)
         yield Sample(stamp, label, f"sim{config.seed}-{tag}-{i:06d}", family, False)

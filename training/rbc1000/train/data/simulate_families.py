@@ -6,6 +6,10 @@ Generator, and returns new (science, reference, difference) stamps. The differen
 is in science units (ZTF subtracts the PSF-matched, scaled reference), so whatever is
 added to the science stamp and not to the reference model appears in the difference too.
 
+The registries of families the simulator draws from, these and the v2 ones, live in
+`rbc1000.train.data.simulate_artefacts`; masks are added afterwards by
+`rbc1000.train.data.simulate_masks`, for both classes alike.
+
 Amplitudes are drawn in units of the difference-image noise `sigma` so that one set of
 knobs (`Difficulty`) controls how hard the set is, whatever the background.
 """
@@ -232,22 +236,6 @@ def saturated_star(scene: Scene, rng: np.random.Generator, d: Difficulty) -> Sta
     return sci.astype(np.float32), ref, diff.astype(np.float32)
 
 
-def nan_masked(scene: Scene, rng: np.random.Generator, d: Difficulty) -> Stamps:
-    """An artefact under a NaN mask (a masked bright star or bad region) near the centre."""
-    painter = (cosmic_ray, psf_mismatch, saturated_star, hot_pixel)[rng.integers(4)]
-    sci, ref, diff = painter(scene, rng, d)
-    cy, cx = CENTRE + rng.uniform(-8, 8, size=2)
-    if rng.random() < 0.5:
-        mask = (_YY - cy) ** 2 + (_XX - cx) ** 2 < rng.uniform(3, 14) ** 2
-    else:
-        mask = (np.abs(_YY - cy) < rng.uniform(2, 12)) & (np.abs(_XX - cx) < rng.uniform(2, 12))
-    sci[mask] = np.nan
-    diff[mask] = np.nan
-    if rng.random() < 0.3:
-        ref[mask] = np.nan
-    return sci, ref, diff
-
-
 def edge_mask(rng: np.random.Generator, near: float, far: float) -> tuple[np.ndarray, np.ndarray]:
     """Off-CCD mask on one random side, its edge `near`..`far` pixels from the centre."""
     distance = rng.uniform(near, far)
@@ -257,33 +245,4 @@ def edge_mask(rng: np.random.Generator, near: float, far: float) -> tuple[np.nda
     return beyond > distance, np.clip(distance - beyond, 0, None)
 
 
-def edge_cut(scene: Scene, rng: np.random.Generator, d: Difficulty) -> Stamps:
-    """A stamp cut by the CCD edge close to the centre, with edge glow in the difference."""
-    sci, ref, diff = _copy(scene)
-    off_chip, to_edge = edge_mask(rng, 2.0, 12.0)
-    glow = np.exp(-to_edge / rng.uniform(1.0, 4.0)).astype(np.float32)
-    glow *= log_uniform(rng, d.artefact_min, d.artefact_max / 2) * scene.sigma
-    sci, diff = sci + glow, diff + glow
-    for stamp in (sci, ref, diff):
-        stamp[off_chip] = np.nan
-    return sci, ref, diff
-
-
 Painter = Callable[[Scene, np.random.Generator, Difficulty], Stamps]
-
-REAL_FAMILIES: dict[str, Painter] = {
-    "point_source": real_point_source,
-    "on_host": real_point_source,  # same physics; the background has a host at the centre
-    "variable_star": real_variable_star,
-}
-BOGUS_FAMILIES: dict[str, Painter] = {
-    "cosmic_ray": cosmic_ray,
-    "hot_pixel": hot_pixel,
-    "bad_column": lambda s, r, d: bad_line(s, r, d, axis=1),
-    "bad_row": lambda s, r, d: bad_line(s, r, d, axis=0),
-    "dipole": dipole,
-    "psf_mismatch": psf_mismatch,
-    "saturated_star": saturated_star,
-    "nan_masked": nan_masked,
-    "edge_cut": edge_cut,
-}

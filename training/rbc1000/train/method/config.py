@@ -16,7 +16,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rbc1000.ops.cli_flags import add_settings_flags
-from rbc1000.ops.settings import SettingsError, problem_lines
+from rbc1000.ops.env_check import problem_lines
+from rbc1000.ops.settings import SettingsError
 
 ModelName = Literal["compact", "compact-coord", "resnet18-224"]
 SelectMetric = Literal["Pre", "Acc", "Rec", "F1", "MCC", "AP", "Sum"]
@@ -43,7 +44,24 @@ class RunConfig(BaseModel):
         default="fresh", description="fresh model per stage (paper) or fine-tune the previous stage"
     )
     selection: SelectionMeasure = Field(default="least_confidence", description="uncertainty measure")
-    rebalance_k: bool = Field(default=True, description="rebalance the K to the labelled class ratio")
+    class_weighting: Literal["balanced", "none"] = Field(
+        default="balanced",
+        description="loss weights per class: balanced (n / (2 n_class) over the stage's training "
+        "set; class imbalance is weighted, no label is ever discarded) or none",
+    )
+    unlabelled_alerts: list[str] = Field(
+        default_factory=list,
+        description="alert packets (alerts:PATH[,PATH] or PATH) whose stamps join the SSLS "
+        "unlabelled pool without their labels; alerts the datasets already hold are left out",
+    )
+    skip_empty_rounds: bool = Field(
+        default=False,
+        description="skip an SSLS round that would get zero pseudo-labels (the report says so) "
+        "instead of stopping the run with an error",
+    )
+    preprocessing: Literal["rbc-pp-1", "rbc-pp-2"] = Field(
+        default="rbc-pp-2", description="preprocessing version of every triplet (written into the model)"
+    )
     pseudo_threshold: float = Field(default=0.95, gt=0.5, le=1, description="pseudo-label confidence")
     select_metric: SelectMetric = Field(default="Sum", description="validation metric for best epoch")
     supervised_all: bool = Field(default=False, description="also train once on every pool label")

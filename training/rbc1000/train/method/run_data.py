@@ -11,15 +11,17 @@ from pathlib import Path
 
 import numpy as np
 
+from rbc1000.model.preprocessing import PREPROCESSING_VERSION
 from rbc1000.train.data.dataset import TripletDataset
+from rbc1000.train.data.loaders.unlabelled import UnlabelledAlerts, load_unlabelled_alerts
 from rbc1000.train.method.config import RunConfig, load_config
 
 
-def load_datasets(paths: list[str]) -> TripletDataset:
+def load_datasets(paths: list[str], preprocessing: str = PREPROCESSING_VERSION) -> TripletDataset:
     """Load every path with `rbc1000.train.data.loaders.load_dataset` and join them (splits included)."""
     from rbc1000.train.data.loaders import load_dataset
 
-    parts = [load_dataset(p) for p in paths]
+    parts = [load_dataset(p, preprocessing=preprocessing) for p in paths]
     return parts[0] if len(parts) == 1 else concatenate(parts)
 
 
@@ -131,13 +133,23 @@ def trained_ids(run_dir: Path, loaded: tuple[list[str], TripletDataset] | None =
     """Ids of every sample the run in `run_dir` trained on, with a label or a pseudo-label.
 
     That is its M labels, its whole unlabelled pool (the K expert labels and every
-    pseudo-label are drawn from it) and, when the run measured full supervision, every pool
-    sample: anything else is data none of its stages has seen. `loaded` (dataset specs and
+    pseudo-label are drawn from it), the real alerts of `unlabelled_alerts` and, when the run
+    measured full supervision, every pool sample: anything else is data none of its stages
+    has seen. `loaded` (dataset specs and
     their joined dataset) is reused instead of loading the run's datasets again when the
     specs are the run's own.
     """
     cfg = load_config(run_dir / "config.yaml", {})
-    ds = loaded[1] if loaded is not None and list(loaded[0]) == cfg.datasets else load_datasets(cfg.datasets)
+    same = loaded is not None and list(loaded[0]) == cfg.datasets
+    ds = loaded[1] if loaded is not None and same else load_datasets(cfg.datasets, cfg.preprocessing)
     plan = plan_for(cfg, ds)
     used = [plan.labelled, plan.unlabelled] + ([plan.full] if cfg.supervised_all else [])
-    return set(ds.ids[np.concatenate(used)].astype(str).tolist())
+    seen = set(ds.ids[np.concatenate(used)].astype(str).tolist())
+    return seen | set(load_unlabelled(cfg, ds).ids.tolist())
+
+
+def load_unlabelled(cfg: RunConfig, ds: TripletDataset) -> UnlabelledAlerts:
+    """The real alerts of cfg.unlabelled_alerts that `ds` does not hold (empty when none asked)."""
+    if not cfg.unlabelled_alerts:
+        return UnlabelledAlerts.empty()
+    return load_unlabelled_alerts(cfg.unlabelled_alerts, set(ds.ids.astype(str).tolist()), cfg.preprocessing)

@@ -1,5 +1,8 @@
 """Choosing the K unlabelled samples that go to the experts (the ALS stage's new labels).
 
+Every one of the K expert labels is used: the ALS stage and every later one train on all of
+them, and a class imbalance among them is weighted in the loss (`class_weighting`), never cut.
+
 For two classes all three measures rank samples identically (each is monotonic in
 |p_real - 0.5|); they differ only for more classes, and are kept so a run states its choice.
 """
@@ -7,9 +10,6 @@ For two classes all three measures rank samples identically (each is monotonic i
 from __future__ import annotations
 
 import numpy as np
-
-# Keeps int() from truncating 6.9999999 to 6 in the class-ratio arithmetic.
-_EPS = 1e-9
 
 MEASURES: tuple[str, ...] = ("least_confidence", "margin", "entropy")
 
@@ -38,27 +38,3 @@ def select_uncertain(p_real: np.ndarray, k: int, measure: str = "least_confidenc
         raise ValueError(f"k must be >= 0, got {k}")
     order = np.argsort(-uncertainty(p_real, measure), kind="stable")
     return order[: min(k, order.size)]
-
-
-def rebalance(chosen: np.ndarray, labels: np.ndarray, real_fraction: float) -> np.ndarray:
-    """Drop the excess of the over-represented class so `chosen` matches `real_fraction`.
-
-    As in the paper, the experts label all K; only the class surplus is left out of training.
-    `labels` are the expert labels of `chosen` (same order); earlier (more uncertain) samples
-    of the larger class are kept. Returns the kept subset of `chosen`, in its order.
-    """
-    chosen = np.asarray(chosen)
-    labels = np.asarray(labels)
-    real, bogus = chosen[labels == 1], chosen[labels == 0]
-    if not 0.0 < real_fraction < 1.0:
-        keep = real if real_fraction >= 1.0 else bogus
-        return chosen[np.isin(chosen, keep)]
-    want_real = int(bogus.size * real_fraction / (1.0 - real_fraction) + _EPS)
-    want_bogus = int(real.size / real_fraction - real.size + _EPS)
-    if real.size > want_real:
-        keep = np.concatenate([real[:want_real], bogus])
-    elif bogus.size > want_bogus:
-        keep = np.concatenate([real, bogus[:want_bogus]])
-    else:
-        keep = chosen
-    return chosen[np.isin(chosen, keep)]

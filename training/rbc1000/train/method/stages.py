@@ -3,17 +3,21 @@
 Stage by stage (each writes `stages/<n>_<key>/` and is skipped when it already finished):
 1. ITS trains on the M labelled samples (train/validation split by cfg.val_fraction);
 2. selection scores the unlabelled pool with the ITS model and sends the K least confident to
-   the "experts" (the dataset's labels), optionally rebalanced to the labelled class ratio;
+   the "experts" (the dataset's labels); all K are used (class imbalance is weighted in the
+   loss, cfg.class_weighting, never cut);
 3. ALS trains on M + K;
-4. each SSLS round pseudo-labels the rest of the pool with the previous stage's model
-   (confidence >= threshold, class-balanced) and trains on M + K + V; pseudo-labels only ever
-   enter the training part, never validation;
+4. each SSLS round pseudo-labels the rest of the pool, plus the real alerts of
+   cfg.unlabelled_alerts, with the previous stage's model (confidence >= threshold,
+   class-balanced) and trains on M + K + V; pseudo-labels only ever enter the training part,
+   never validation. A round with zero pseudo-labels stops the run, or with
+   cfg.skip_empty_rounds is skipped (the previous model carries on, the record says so);
 5. with cfg.supervised_all, one model trains on every pool label, the upper bound.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -24,16 +28,27 @@ import numpy as np
 import torch
 
 from rbc1000.train.data.dataset import TripletDataset
+from rbc1000.train.data.loaders.unlabelled import UnlabelledAlerts
 from rbc1000.train.method.config import RunConfig, load_config, save_config
-from rbc1000.train.method.pseudo_label import pseudo_label
-from rbc1000.train.method.run_data import RunPlan, load_datasets, plan_for, val_flags
-from rbc1000.train.method.selection import rebalance, select_uncertain
+from rbc1000.train.method.run_data import RunPlan, load_datasets, load_unlabelled, plan_for, val_flags
+from rbc1000.train.method.selection import select_uncertain
+from rbc1000.train.method.ssls import EmptyRoundError, Pool, pseudo_labelled
 from rbc1000.train.nn.networks import build_model
 from rbc1000.train.nn.trainer import predict, resolve_device, seed_everything, train_stage
-from rbc1000.train.report.paper_metrics import compute_metrics, jsonable
+from rbc1000.train.report.paper_metrics import compute_metrics, family_recall, jsonable
+
+log = logging.getLogger(__name__)
 
 # Fields that may change between an interrupted run and its resumption.
-_RESUMABLE_FIELDS = {"device", "amp", "threads", "progress", "eval_batch_size", "run_dir"}
+_RESUMABLE_FIELDS = {
+    "device",
+    "amp",
+    "threads",
+    "progress",
+    "eval_batch_size",
+    "run_dir",
+    "skip_empty_rounds",
+}
 PARITY_FILE = "parity_inputs.npy"
 
 
@@ -49,6 +64,7 @@ class StageRecord:
     seconds: float
     test_metrics: dict[str, float | None]
     info: dict[str, Any] = field(default_factory=dict)
+    family_recall: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -60,6 +76,7 @@ class RunContext:
     plan: RunPlan
     device: torch.device
     run_dir: Path
+    alerts: UnlabelledAlerts = field(default_factory=UnlabelledAlerts.empty)
 
 
 def stage_keys(cfg: RunConfig) -> list[tuple[str, str]]:
@@ -122,6 +139,7 @@ def _write_environment(ctx: RunContext, paths: list[str]) -> None:
             "labelled": int(ctx.plan.labelled.size),
             "unlabelled": int(ctx.plan.unlabelled.size),
             "full": int(ctx.plan.full.size),
+            "unlabelled_real_alerts": len(ctx.alerts),
         },
         "test_real_fraction": float(ctx.ds.y[ctx.plan.test].mean()),
     }
@@ -166,6 +184,7 @@ def run_stage(
     """Train, evaluate on the test split and save one stage (or load it if already done)."""
     directory = stage_dir(ctx.run_dir, key, ctx.cfg)
     if (directory / "stage.json").is_file():
+        log.info("stage_resumed stage=%s dir=%s", key, directory)
         return _load_record(directory), _load_state(directory)
     directory.mkdir(parents=True, exist_ok=True)
     stage_no = [k for k, _ in stage_keys(ctx.cfg)].index(key)
@@ -176,7 +195,8 @@ def run_stage(
     seconds = time.perf_counter() - t0
     p_test = predict(model, ctx.ds.x[ctx.plan.test], ctx.device, ctx.cfg.eval_batch_size, ctx.cfg.amp)
     p_val = predict(model, val[0], ctx.device, ctx.cfg.eval_batch_size, ctx.cfg.amp)
-    metrics = jsonable(compute_metrics(ctx.ds.y[ctx.plan.test], p_test))
+    test_y = ctx.ds.y[ctx.plan.test]
+    metrics = jsonable(compute_metrics(test_y, p_test))
     record = StageRecord(
         key=key,
         label=label,
@@ -186,6 +206,7 @@ def run_stage(
         seconds=seconds,
         test_metrics=metrics,
         info=info,
+        family_recall=family_recall(test_y, p_test, ctx.ds.family[ctx.plan.test]),
     )
     torch.save({"model": ctx.cfg.model, "state": result.state}, directory / "model.pt")
     np.savez(
@@ -193,6 +214,13 @@ def run_stage(
     )
     (directory / "history.json").write_text(json.dumps(result.history, indent=1))
     (directory / "stage.json").write_text(json.dumps(asdict(record), indent=2))  # written last
+    log.info(
+        "stage_done stage=%s n_train=%d best_epoch=%d seconds=%.1f",
+        key,
+        record.n_train,
+        result.best_epoch,
+        seconds,
+    )
     return record, result.state
 
 
@@ -208,16 +236,13 @@ def select_for_experts(ctx: RunContext, its_state: dict[str, torch.Tensor]) -> d
         model, ctx.ds.x[pool], ctx.device, ctx.cfg.eval_batch_size, ctx.cfg.amp, ctx.cfg.progress, "select"
     )
     chosen = pool[select_uncertain(p, ctx.cfg.k_select, ctx.cfg.selection)]
-    kept = chosen
-    if ctx.cfg.rebalance_k:
-        kept = rebalance(chosen, ctx.ds.y[chosen], float(ctx.ds.y[ctx.plan.labelled].mean()))
     rng = np.random.default_rng([ctx.cfg.seed, 1])
     selection = {
         "chosen": chosen.tolist(),
-        "kept": kept.tolist(),
-        "kept_val": val_flags(kept.size, ctx.cfg.val_fraction, rng).tolist(),
+        "kept": chosen.tolist(),  # every expert label is used
+        "kept_val": val_flags(chosen.size, ctx.cfg.val_fraction, rng).tolist(),
         "chosen_real": int(ctx.ds.y[chosen].sum()),
-        "kept_real": int(ctx.ds.y[kept].sum()),
+        "kept_real": int(ctx.ds.y[chosen].sum()),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(selection))
@@ -235,26 +260,41 @@ def pseudo_training_set(
     """Labelled training samples plus the teacher's balanced confident pseudo-labels."""
     model = build_model(ctx.cfg.model)
     model.load_state_dict(teacher)
+    pool = Pool(ctx.ds, remaining, ctx.alerts)
     p = predict(
         model,
-        ctx.ds.x[remaining],
+        pool.x(),
         ctx.device,
         ctx.cfg.eval_batch_size,
         ctx.cfg.amp,
         ctx.cfg.progress,
         f"pseudo-label {key}",
     )
-    pl = pseudo_label(p, ctx.cfg.pseudo_threshold, real_fraction)
-    chosen = remaining[pl.index]
-    x = np.concatenate([ctx.ds.x[train_idx], ctx.ds.x[chosen]])
-    y = np.concatenate([ctx.ds.y[train_idx], pl.labels])
-    info = {
-        "n_confident": pl.n_confident,
-        "n_pseudo": len(pl),
-        "n_pseudo_real": int(pl.labels.sum()),
-        "pseudo_label_accuracy": float((pl.labels == ctx.ds.y[chosen]).mean()) if len(pl) else None,
-    }
-    return (x, y), info
+    train = (ctx.ds.x[train_idx], ctx.ds.y[train_idx])
+    return pseudo_labelled(pool, p, train, ctx.cfg, real_fraction, key)
+
+
+def skip_round(ctx: RunContext, key: str, label: str, previous: StageRecord, why: str) -> StageRecord:
+    """Record an SSLS round as skipped: the previous stage's model and figures carry on."""
+    directory = stage_dir(ctx.run_dir, key, ctx.cfg)
+    directory.mkdir(parents=True, exist_ok=True)
+    prev_dir = stage_dir(ctx.run_dir, previous.key, ctx.cfg)
+    for name in ("model.pt", "scores.npz", "history.json"):
+        (directory / name).write_bytes((prev_dir / name).read_bytes())
+    record = StageRecord(
+        key=key,
+        label=f"{label} (skipped)",
+        best_epoch=previous.best_epoch,
+        n_train=0,
+        n_val=previous.n_val,
+        seconds=0.0,
+        test_metrics=previous.test_metrics,
+        info={"skipped": True, "why": why, "model_of": previous.key},
+        family_recall=previous.family_recall,
+    )
+    (directory / "stage.json").write_text(json.dumps(asdict(record), indent=2))
+    log.warning("stage_skipped stage=%s reason=%s", key, why)
+    return record
 
 
 def run_pipeline(cfg: RunConfig, ds: TripletDataset | None = None) -> list[StageRecord]:
@@ -262,14 +302,41 @@ def run_pipeline(cfg: RunConfig, ds: TripletDataset | None = None) -> list[Stage
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     run_dir = prepare_run_dir(cfg)
-    ds = ds if ds is not None else load_datasets(cfg.datasets)
+    ds = ds if ds is not None else load_datasets(cfg.datasets, cfg.preprocessing)
     plan = plan_for(cfg, ds)
-    ctx = RunContext(cfg, ds, plan, resolve_device(cfg.device), run_dir)
+    alerts = load_unlabelled(cfg, ds)
+    ctx = RunContext(cfg, ds, plan, resolve_device(cfg.device), run_dir, alerts)
+    log.info("run_started run_dir=%s samples=%d device=%s", run_dir, len(ds.y), ctx.device)
     _write_environment(ctx, cfg.datasets)
     np.save(run_dir / PARITY_FILE, ds.x[plan.test[:256]])
     records = _run_stages(ctx)
     (run_dir / "stages.json").write_text(json.dumps([asdict(r) for r in records], indent=2))
+    log.info("run_finished run_dir=%s stages=%d", run_dir, len(records))
     return records
+
+
+def _ssls_round(
+    ctx: RunContext,
+    r: int,
+    labelled: np.ndarray,
+    flags: np.ndarray,
+    remaining: np.ndarray,
+    real_fraction: float,
+    previous: StageRecord,
+    state: dict[str, torch.Tensor],
+) -> tuple[StageRecord, dict[str, torch.Tensor]]:
+    """SSLS round r: pseudo-label, train, record; a round without pseudo-labels fails or is skipped."""
+    key, label = f"ssls{r}", f"SSLS R={r}"
+    tr, va = _split(labelled, flags, ctx, 1 + r)
+    if (stage_dir(ctx.run_dir, key, ctx.cfg) / "stage.json").is_file():
+        return run_stage(ctx, key, label, (np.empty(0), np.empty(0)), va, state, {})
+    try:
+        train, info = pseudo_training_set(ctx, state, remaining, tr, real_fraction, key)
+    except EmptyRoundError as exc:
+        if not ctx.cfg.skip_empty_rounds:
+            raise
+        return skip_round(ctx, key, label, previous, str(exc)), state
+    return run_stage(ctx, key, label, train, va, state, info)
 
 
 def _run_stages(ctx: RunContext) -> list[StageRecord]:
@@ -288,15 +355,7 @@ def _run_stages(ctx: RunContext) -> list[StageRecord]:
     records = [its, als]
     real_fraction = float(y[labelled].mean())
     for r in range(1, cfg.rounds + 1):
-        key = f"ssls{r}"
-        tr, va = _split(labelled, flags, ctx, 1 + r)
-        done = (stage_dir(ctx.run_dir, key, cfg) / "stage.json").is_file()
-        train, info = (
-            ((np.empty(0), np.empty(0)), {})
-            if done
-            else pseudo_training_set(ctx, state, remaining, tr, real_fraction, key)
-        )
-        record, state = run_stage(ctx, key, f"SSLS R={r}", train, va, state, info)
+        record, state = _ssls_round(ctx, r, labelled, flags, remaining, real_fraction, records[-1], state)
         records.append(record)
     if cfg.supervised_all:
         rng = np.random.default_rng([cfg.seed, 99])

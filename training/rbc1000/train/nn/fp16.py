@@ -235,8 +235,9 @@ def export_fp16(fp32_path: Path, x: np.ndarray, out: Path | None = None) -> tupl
     return out, parity
 
 
-def alert_triplets(paths: Iterable[str | Path], limit: int = 0) -> np.ndarray:
-    """Preprocessed triplets `[N, 3, 63, 63]` of the alerts under `paths` (unusable ones skipped)."""
+def alert_triplets(paths: Iterable[str | Path], limit: int = 0, version: str = "rbc-pp-1") -> np.ndarray:
+    """Preprocessed triplets `[N, 3, 63, 63]` (preprocessing `version`) of the alerts under
+    `paths` (unusable ones skipped)."""
     from rbc1000.alerts.alert import Alert, DecodeError
     from rbc1000.alerts.sources import iter_alerts
     from rbc1000.model.preprocessing import TRIPLET_SHAPE, triplet_from_cutouts
@@ -246,7 +247,7 @@ def alert_triplets(paths: Iterable[str | Path], limit: int = 0) -> np.ndarray:
         if not isinstance(item.result, Alert):
             continue
         try:
-            triplets.append(triplet_from_cutouts(item.result.cutouts))
+            triplets.append(triplet_from_cutouts(item.result.cutouts, version))
         except DecodeError:
             continue
         if limit and len(triplets) >= limit:

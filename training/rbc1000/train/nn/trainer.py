@@ -1,5 +1,8 @@
 """Training one stage: Adam, step learning rate, cross-entropy, flips, best epoch on validation.
 
+With cfg.class_weighting "balanced" each class's loss is weighted by n / (2 n_class) over the
+stage's training set, so an unbalanced set of labels is used whole instead of being cut.
+
 The whole stage's data stays in memory as tensors (on the GPU when training there) and
 batches are gathered by index, so data loading never waits on Python workers.
 """
@@ -96,6 +99,7 @@ def _train_epoch(
     cfg: RunConfig,
     device: torch.device,
     gen: torch.Generator,
+    weight: torch.Tensor | None = None,
 ) -> float:
     """One pass over (x, y) in shuffled batches; returns the mean loss."""
     model.train()
@@ -110,13 +114,21 @@ def _train_epoch(
         if cfg.augment:
             xb = _flip(xb, gen)
         with _autocast(device, cfg.amp):
-            loss = F.cross_entropy(model(xb).float(), yb)
+            loss = F.cross_entropy(model(xb).float(), yb, weight=weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         total += float(loss.detach()) * len(idx)
         seen += len(idx)
     return total / max(seen, 1)
+
+
+def class_weights(y: np.ndarray, mode: str) -> torch.Tensor | None:
+    """Loss weights [bogus, real] = n / (2 n_class) for "balanced" (None: unweighted or one class)."""
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=2)
+    if mode != "balanced" or (counts == 0).any():
+        return None
+    return torch.tensor(counts.sum() / (2.0 * counts), dtype=torch.float32)
 
 
 def stage_schedule(n_train: int, cfg: RunConfig) -> tuple[int, int]:
@@ -151,13 +163,15 @@ def train_stage(
     epochs, lr_step = stage_schedule(len(train[1]), cfg)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=lr_step, gamma=cfg.lr_gamma)
     gen = torch.Generator().manual_seed(cfg.seed)
+    weight = class_weights(train[1], cfg.class_weighting)
+    weight = weight.to(device) if weight is not None else None
     best_state, best_epoch, best_value = copy.deepcopy(model.state_dict()), 0, -np.inf
     history: list[dict[str, float]] = []
     bar = tqdm(range(1, epochs + 1), desc=desc, disable=not cfg.progress, unit="ep")
     for epoch in bar:
         t0 = time.perf_counter()
         lr = opt.param_groups[0]["lr"]
-        loss = _train_epoch(model, opt, x, y, cfg, device, gen)
+        loss = _train_epoch(model, opt, x, y, cfg, device, gen, weight)
         sched.step()
         row: dict[str, float] = {"epoch": epoch, "lr": lr, "train_loss": loss}
         if len(val[1]):

@@ -79,3 +79,24 @@ def confusion(y_true: np.ndarray, p_real: np.ndarray, threshold: float = 0.5) ->
 def jsonable(values: dict[str, float]) -> dict[str, float | None]:
     """The metrics with NaN replaced by None, so they serialise as strict JSON."""
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()}
+
+
+def family_recall(
+    y_true: np.ndarray, p_real: np.ndarray, family: np.ndarray, threshold: float = 0.5
+) -> dict[str, float]:
+    """Per family, the share of its samples classified as their own class at `threshold`.
+
+    For a real family that is its recall; for a bogus family the share rejected (the recall of
+    the bogus class). Families are keyed `<real|bogus>:<family>`; unnamed ones are skipped.
+    """
+    y = np.asarray(y_true)
+    right = (np.asarray(p_real) >= threshold).astype(np.int64) == y
+    out: dict[str, float] = {}
+    for name in sorted({str(f) for f in np.asarray(family)}):
+        if not name:
+            continue
+        for cls, word in ((1, "real"), (0, "bogus")):
+            members = (np.asarray(family).astype(str) == name) & (y == cls)
+            if members.any():
+                out[f"{word}:{name}"] = round(float(right[members].mean()), 4)
+    return out

@@ -191,6 +191,21 @@ def _plot_training(stages: list[dict[str, Any]], path: Path, metric: str) -> Non
     plt.close(fig)
 
 
+def family_recall_markdown(stages: list[dict[str, Any]]) -> str:
+    """Per-family recall on the test split (threshold 0.5), one column per stage."""
+    names = sorted({f for s in stages for f in s.get("family_recall", {})})
+    if not names:
+        return "Per-family recall: not recorded by this run."
+    head = ["Family (test split, threshold 0.5)", *[s["label"] for s in stages]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name in names:
+        cells = [s.get("family_recall", {}).get(name) for s in stages]
+        lines.append(
+            "| " + " | ".join([name, *("n/a" if c is None else f"{100 * c:.1f}" for c in cells)]) + " |"
+        )
+    return "\n".join(lines)
+
+
 def write_report(run_dir: Path, select_metric: str = "Sum") -> str:
     """Write table.md/json, plots/*.png and report.md for a run; return the table Markdown."""
     stages = load_stages(run_dir)
@@ -210,6 +225,10 @@ def write_report(run_dir: Path, select_metric: str = "Sum") -> str:
             f"- {s['label']}: {s['n_train']} training / {s['n_val']} validation samples, "
             f"best epoch {s['best_epoch']}, {s['seconds']:.0f} s; {json.dumps(s['info'])}"
         )
+    skipped = [s["label"] for s in stages if s["info"].get("skipped")]
+    if skipped:
+        body += ["", f"**Skipped SSLS rounds (zero pseudo-labels): {', '.join(skipped)}.**"]
+    body += ["", family_recall_markdown(stages)]
     body += [""] + [f"![{p.stem}](plots/{p.name})" for p in sorted(plots.glob("*.png"))]
     (run_dir / "report.md").write_text("\n".join(body) + "\n")
     return md

@@ -13,8 +13,9 @@ Dataset specs (a path, optionally `kind:` in front and `?key=value&...` options 
 
 Options for every kind: `test_fraction` (default 0.2) and `split_seed` (default 0) of the
 fixed stratified test split (for ZTF-NEW tables with a card, given only to override the
-card's). Keyword arguments to `load_dataset` override options written in the spec;
-`progress=True` shows progress bars while stamps are read.
+card's), and `preprocessing` (default: the latest version, `PREPROCESSING_VERSION`).
+Keyword arguments to `load_dataset` override options written in the spec; `progress=True`
+shows progress bars while stamps are read.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+from rbc1000.model.preprocessing import PREPROCESSING_VERSION
 from rbc1000.train.data.dataset import TripletDataset
 from rbc1000.train.data.dataset_card import read_card
 from rbc1000.train.data.loaders.braai import load_braai
@@ -75,24 +77,26 @@ def load_dataset_report(spec: str | Path, **options: Any) -> LoadedDataset:
     kind, paths, spec_options = parse_spec(spec)
     merged: dict[str, Any] = {**spec_options, **options}
     progress = bool(merged.pop("progress", False))
+    pp = str(merged.pop("preprocessing", PREPROCESSING_VERSION))
     split_options = {k: merged.pop(k) for k in _SPLIT_OPTIONS if k in merged}
     card = None
     if kind == "ztf-new":
         card = read_card(paths[0])
-        loaded = load_ztf_new(paths[0], merged.pop("set", None), progress)
+        loaded = load_ztf_new(paths[0], merged.pop("set", None), progress, pp)
     elif kind == "braai":
         labels = merged.pop("labels", None)
-        loaded = load_braai(paths[0], Path(labels) if labels else None, progress)
+        loaded = load_braai(paths[0], Path(labels) if labels else None, progress, pp)
     elif kind == "alerts":
         if "labels" not in merged:
             raise DatasetError(f"{spec}: labelled alerts need a labels file: alerts:PATH?labels=FILE")
-        loaded = load_labelled_alerts(paths, Path(merged.pop("labels")), progress)
+        loaded = load_labelled_alerts(paths, Path(merged.pop("labels")), progress, pp)
     else:
         loaded = load_proxy(
             paths,
             float(merged.pop("real", DEFAULT_REAL_MIN)),
             float(merged.pop("bogus", DEFAULT_BOGUS_MAX)),
             progress,
+            pp,
         )
     if merged:
         raise DatasetError(f"{spec}: unknown option(s) {sorted(merged)} for a {kind} dataset")

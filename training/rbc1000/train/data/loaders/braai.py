@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rbc1000.model.preprocessing import PREPROCESSING_VERSION
 from rbc1000.train.data.dataset import TripletDataset
 from rbc1000.train.data.loaders.common import DatasetError, LoadedDataset, TripletBuilder, parse_label
 
@@ -50,7 +51,9 @@ def read_labels_csv(path: Path, expected_rows: int) -> tuple[list[int], list[str
     return labels, candids
 
 
-def load_braai(npy: Path, labels: Path | None = None, progress: bool = False) -> LoadedDataset:
+def load_braai(
+    npy: Path, labels: Path | None = None, progress: bool = False, preprocessing: str = PREPROCESSING_VERSION
+) -> LoadedDataset:
     """Read braai triplets and labels; each triplet goes through make_triplet."""
     try:
         cube = np.load(npy, mmap_mode="r", allow_pickle=False)
@@ -65,7 +68,7 @@ def load_braai(npy: Path, labels: Path | None = None, progress: bool = False) ->
     ids = [f"braai:{c}" for c in candids] if candids else [f"{npy.stem}:{i}" for i in range(len(y))]
     if len(set(ids)) != len(ids):
         raise DatasetError(f"{csv_path}: candid values repeat; sample ids must be unique")
-    builder = TripletBuilder(len(cube))
+    builder = TripletBuilder(len(cube), preprocessing)
     builder.add_cube(cube, npy, "triplet", progress)
     x, nonfinite = builder.arrays()
     dataset = TripletDataset(

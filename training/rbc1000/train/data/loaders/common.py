@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from rbc1000.alerts.alert import DecodeError
-from rbc1000.model.preprocessing import TRIPLET_SHAPE, make_triplet
+from rbc1000.model.preprocessing import PREPROCESSING_VERSION, TRIPLET_SHAPE, check_version, make_triplet
 from rbc1000.train.data.dataset import TripletDataset
 from rbc1000.train.data.splits import (
     DEFAULT_SPLIT_SEED,
@@ -44,7 +44,11 @@ class LoadedDataset:
 class TripletBuilder:
     """Collects stamps into a preallocated float32 [N, 3, 63, 63] array via make_triplet."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, version: str = PREPROCESSING_VERSION) -> None:
+        try:
+            self.version = check_version(version)
+        except ValueError as exc:
+            raise DatasetError(str(exc)) from None
         self.x = np.empty((capacity, *TRIPLET_SHAPE), dtype=np.float32)
         self.nonfinite = np.zeros((capacity, 3), dtype=np.int64)
         self.shapes: dict[str, int] = {}
@@ -57,7 +61,7 @@ class TripletBuilder:
             self.nonfinite = np.concatenate([self.nonfinite, np.zeros_like(self.nonfinite[: max(1, self.n)])])
         stamps = (science, reference, difference)
         try:
-            self.x[self.n] = make_triplet(*stamps)
+            self.x[self.n] = make_triplet(*stamps, version=self.version)
         except DecodeError as exc:
             raise DatasetError(f"{where}: stamp cannot be preprocessed ({exc})") from None
         self.nonfinite[self.n] = [int((~np.isfinite(s)).sum()) for s in stamps]

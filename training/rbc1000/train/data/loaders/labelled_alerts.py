@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rbc1000.model.preprocessing import PREPROCESSING_VERSION
 from rbc1000.train.data.dataset import TripletDataset
 from rbc1000.train.data.loaders.alert_stamps import SkipCounter, iter_alert_stamps
 from rbc1000.train.data.loaders.common import DatasetError, LoadedDataset, TripletBuilder, parse_label
@@ -77,13 +78,16 @@ def read_labels(path: Path) -> dict[int, LabelRecord]:
 
 
 def load_labelled_alerts(
-    alert_paths: Iterable[str | Path], labels: Path, progress: bool = False
+    alert_paths: Iterable[str | Path],
+    labels: Path,
+    progress: bool = False,
+    preprocessing: str = PREPROCESSING_VERSION,
 ) -> LoadedDataset:
     """Alerts that have a label, as triplets; ids are `<survey>:<alert id>`."""
     wanted = read_labels(labels)
     skipped = SkipCounter.empty()
     found: list[tuple[str, int]] = []
-    builder = TripletBuilder(len(wanted))
+    builder = TripletBuilder(len(wanted), preprocessing)
     stream = iter_alert_stamps(alert_paths, skipped)
     if progress:
         from tqdm import tqdm

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rbc1000.model.preprocessing import PREPROCESSING_VERSION
 from rbc1000.train.data.dataset import TripletDataset
 from rbc1000.train.data.loaders.alert_stamps import SkipCounter, drb_score, iter_alert_stamps
 from rbc1000.train.data.loaders.common import DatasetError, LoadedDataset, TripletBuilder
@@ -26,13 +27,14 @@ def load_proxy(
     real_min: float = DEFAULT_REAL_MIN,
     bogus_max: float = DEFAULT_BOGUS_MAX,
     progress: bool = False,
+    preprocessing: str = PREPROCESSING_VERSION,
 ) -> LoadedDataset:
     """Alerts under `alert_paths` labelled by drb thresholds; ids are `ztf:<candid>`."""
     if not 0.0 <= bogus_max < real_min <= 1.0:
         raise DatasetError(f"proxy thresholds need 0 <= bogus ({bogus_max}) < real ({real_min}) <= 1")
     alert_paths = [Path(p) for p in alert_paths]
     skipped = SkipCounter.empty()
-    builder = TripletBuilder(256)
+    builder = TripletBuilder(256, preprocessing)
     ids, labels, families = [], [], []
     stream = iter_alert_stamps(alert_paths, skipped)
     if progress:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from rbc1000.model.preprocessing import PREPROCESSING_VERSION
 from rbc1000.train.data.dataset import TripletDataset
 from rbc1000.train.data.loaders.common import DatasetError, LoadedDataset, TripletBuilder
 
@@ -60,7 +61,12 @@ def write_table(path: Path, rows: np.ndarray) -> None:
     fits.BinTableHDU(data=rows, name="STAMPS").writeto(path, overwrite=True)
 
 
-def load_ztf_new(directory: Path, set_name: str | None = None, progress: bool = False) -> LoadedDataset:
+def load_ztf_new(
+    directory: Path,
+    set_name: str | None = None,
+    progress: bool = False,
+    preprocessing: str = PREPROCESSING_VERSION,
+) -> LoadedDataset:
     """Read one set of ZTF-NEW tables (the only one present, or `set_name`)."""
     sets = find_sets(directory)
     if not sets:
@@ -75,7 +81,7 @@ def load_ztf_new(directory: Path, set_name: str | None = None, progress: bool = 
         raise DatasetError(f"{directory}: no set {set_name!r}; found {sorted(sets)}")
     tables = sets[set_name]
     counts = {cls: _row_count(tables[cls]) for cls in tables}
-    builder = TripletBuilder(sum(counts.values()))
+    builder = TripletBuilder(sum(counts.values()), preprocessing)
     ids, labels, families, proxy = [], [], [], []
     for cls in ("real", "bogus"):
         if cls in tables:
