@@ -56,7 +56,12 @@ def _counts_section(card: dict[str, Any]) -> list[str]:
 def _scores_section(card: dict[str, Any]) -> list[str]:
     measured = card.get("measured_difficulty")
     if not measured:
-        return ["## Measured difficulty", "", "Not measured yet (`python -m rbc1000.train.data.difficulty`).", ""]
+        return [
+            "## Measured difficulty",
+            "",
+            "Not measured yet (`python -m rbc1000.train.data.difficulty`).",
+            "",
+        ]
     keys = ["Pre", "Acc", "Rec", "F1", "MCC", "AP", "Sum"]
     rows = [
         [name, str(run.get("n_train", "")), *[f"{run['metrics'][k]:.2f}" for k in keys]]
