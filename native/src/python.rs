@@ -12,16 +12,16 @@ use crate::decode::{decode_packet, Packet, Plan, Plans, Record, Workspace};
 use crate::preprocess::{Version, SENTINEL_ABS, TRIPLET};
 use crate::walk::{Name, Value};
 
-/// Decodes batches of packets with plans registered by the Python wrapper.
-///
-/// `decode_batch` returns `(triplets, packets)`: the float32 `[rows, 3, 63, 63]` array that
-/// its `alloc` gave, and one entry per packet: `("records", ([record, ...], plan_tag))`, `("need_json", schema_json)`,
-/// `("need_id", schema_id)` or `("python", None)`. A record is `(None, fields, row,
-/// reason, detail)` when read (row is -1 and reason/detail say why when it has no
-/// triplet) or `(reason, detail)` when not.
 /// Packets decoded per release of the GIL.
 const CHUNK: usize = 16;
 
+/// Decodes batches of packets with plans registered by the Python wrapper.
+///
+/// `decode_batch` returns `(triplets, packets)`: the float32 `[rows, 3, 63, 63]` array that
+/// its `alloc` gave, and one entry per packet: `("records", ([record, ...], plan_tag))`,
+/// `("need_json", schema_json)`, `("need_id", schema_id)` or `("python", None)`. A record is
+/// `(None, fields, row, reason, detail)` when read (row is -1 and reason/detail say why
+/// when it has no triplet) or `(reason, detail)` when not.
 #[pyclass(frozen, module = "rbc1000._native")]
 struct NativeDecoder {
     plans: RwLock<Plans>,

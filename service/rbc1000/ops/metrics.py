@@ -111,7 +111,7 @@ class Metrics:
         )
         self.decode_latency = Histogram(
             "rbc_decode_latency_seconds",
-            "Time to decode one message",
+            "Time to decode one message (its share of the batch decoded with it, triplets included)",
             buckets=LATENCY_BUCKETS_S,
             registry=registry,
         )

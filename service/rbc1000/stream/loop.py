@@ -55,7 +55,6 @@ from rbc1000.stream.decode_stage import (
     InFlight,
     Record,
     TransientError,
-    decode_messages,
 )
 from rbc1000.stream.housekeeping import FixedModel, Housekeeping, ModelPoller
 from rbc1000.stream.kafka_io import Message, MessageSink, MessageSource, OutputRecord, Partition
@@ -139,6 +138,7 @@ class StreamProcessor:
         self.stats = StreamStats()
         self._owned: set[Partition] = set()
         self._behind: InFlight | None = None  # consumed, decoding or decoded, not yet scored
+        self._decoding: DecodeAhead | None = None  # the decode thread, while `run` runs
         self.batcher = Batcher(
             parts.source,
             self.tracker,
@@ -190,6 +190,7 @@ class StreamProcessor:
         parts.source.subscribe(settings.input_topics, self)
         try:
             with DecodeAhead(parts.decoder, parts.metrics) as decoding:
+                self._decoding = decoding
                 while not parts.stop.requested:
                     # While a batch waits to be finished, start a new one only from what
                     # has arrived, so that waiting for input never holds up the one in hand.
@@ -203,7 +204,7 @@ class StreamProcessor:
                 if self._behind is not None:
                     self._finish(self._behind)
         finally:
-            self._behind = None  # after a failure, a revocation must not finish it
+            self._behind, self._decoding = None, None  # after a failure, a revocation must not finish it
         parts.sink.flush(settings.flush_timeout_s)
         self._commit()
         log.info("stream_stopped %s", self.stats.line())
@@ -228,12 +229,12 @@ class StreamProcessor:
         return self.scorer.info.preprocessing_version
 
     def _decoded(self, batch: InFlight) -> DecodedMessages:
-        """The batch's records and triplets once its decode is done; decoded again (here)
-        when a model reload since then wants another preprocessing version."""
+        """The batch's records and triplets once its decode is done; decoded again, on the
+        decode thread, when a model reload since then wants another preprocessing version."""
         decoded = batch.decoded.result()
-        if batch.version != self._version():
+        if batch.version != self._version() and self._decoding is not None:
             log.info("decode_again reason=preprocessing_changed version=%s", self._version())
-            decoded = decode_messages(batch.messages, self.parts.decoder, self._version(), self.parts.metrics)
+            decoded = self._decoding.submit(batch.messages, self._version()).decoded.result()
         return decoded
 
     def _publish_decode(self) -> None:

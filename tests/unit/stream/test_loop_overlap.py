@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rbc1000.alerts.native import BatchDecoder, DecodedBatch, Implementation, make_batch_decoder
+from rbc1000.alerts.native import BatchDecoder, DecodedBatch, DecodePath, Implementation, make_batch_decoder
 from rbc1000.model.preprocessing import PP_V1, PP_V2
 from rbc1000.model.scoring import Scorer
 from rbc1000.stream.kafka_io import DeliveryError, Partition
 from rbc1000.stream.loop import TransientError
 from tests.support.kafka_fakes import (
+    DECODE_PATHS,
     FakeClock,
     FakeSink,
     FakeSource,
@@ -31,7 +32,6 @@ from tests.support.kafka_fakes import (
 )
 
 P0 = Partition("in", 0)
-PATHS = ["python", "native"]
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +107,9 @@ class AckCheckingSource(FakeSource):
 
 
 def run_overlapped(
-    scorer: Scorer, packets: list[bytes], path: str, **overrides: Any
+    scorer: Scorer, packets: list[bytes], path: DecodePath, **overrides: Any
 ) -> tuple[AckCheckingSource, FakeSink, GatedDecoder, WaitingScorer]:
-    decoder = GatedDecoder(make_batch_decoder(path))  # type: ignore[arg-type]
+    decoder = GatedDecoder(make_batch_decoder(path))
     sink = FakeSink(**overrides)
     source = AckCheckingSource.with_sink(packets, sink)
     waiting = WaitingScorer(scorer, decoder)
@@ -121,8 +121,10 @@ def run_overlapped(
     return source, sink, decoder, waiting
 
 
-@pytest.mark.parametrize("path", PATHS)
-def test_next_batch_decodes_while_this_one_is_scored(scorer: Scorer, packets: list[bytes], path: str) -> None:
+@pytest.mark.parametrize("path", DECODE_PATHS)
+def test_next_batch_decodes_while_this_one_is_scored(
+    scorer: Scorer, packets: list[bytes], path: DecodePath
+) -> None:
     source, sink, decoder, waiting = run_overlapped(scorer, packets, path)
     assert waiting.overlapped == [True]
     assert {thread for thread, _, _ in decoder.calls} == {"rbc-decode_0"}
@@ -130,11 +132,11 @@ def test_next_batch_decodes_while_this_one_is_scored(scorer: Scorer, packets: li
     assert [c[P0] for c in source.commit_calls] == [3, 6, 9]  # batch after batch, in order
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", DECODE_PATHS)
 def test_a_failed_delivery_stops_the_commits_of_its_batch_and_those_decoded_ahead(
-    scorer: Scorer, packets: list[bytes], path: str
+    scorer: Scorer, packets: list[bytes], path: DecodePath
 ) -> None:
-    decoder = GatedDecoder(make_batch_decoder(path))  # type: ignore[arg-type]
+    decoder = GatedDecoder(make_batch_decoder(path))
     sink = FakeSink()
     source = AckCheckingSource.with_sink(packets, sink)
     original_flush = sink.flush
@@ -151,11 +153,11 @@ def test_a_failed_delivery_stops_the_commits_of_its_batch_and_those_decoded_ahea
     assert not source.queue  # the third batch was consumed (and decoded ahead), not committed
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", DECODE_PATHS)
 def test_a_transient_decode_failure_ahead_commits_only_the_batches_before(
-    scorer: Scorer, packets: list[bytes], path: str
+    scorer: Scorer, packets: list[bytes], path: DecodePath
 ) -> None:
-    decoder = GatedDecoder(make_batch_decoder(path))  # type: ignore[arg-type]
+    decoder = GatedDecoder(make_batch_decoder(path))
     decoder.fail_call = 2
     sink = FakeSink()
     source = AckCheckingSource.with_sink(packets, sink)
@@ -166,14 +168,14 @@ def test_a_transient_decode_failure_ahead_commits_only_the_batches_before(
     assert sink.on("rbc.dead-letter") == []
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", DECODE_PATHS)
 def test_a_reload_to_another_preprocessing_decodes_the_batch_ahead_again(
-    scorer: Scorer, packets: list[bytes], path: str
+    scorer: Scorer, packets: list[bytes], path: DecodePath
 ) -> None:
     """The batch decoded ahead for the old model is scored with the new model's triplets."""
     old = dataclasses.replace(scorer.info, preprocessing_version=PP_V1)
     new = dataclasses.replace(scorer.info, preprocessing_version=PP_V2)
-    decoder = GatedDecoder(make_batch_decoder(path))  # type: ignore[arg-type]
+    decoder = GatedDecoder(make_batch_decoder(path))
     first, second = WaitingScorer(scorer, decoder, old), WaitingScorer(scorer, decoder, new)
     second.overlapped.append(True)
 
