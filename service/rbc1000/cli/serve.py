@@ -32,7 +32,7 @@ from rbc1000.stream.client_log import admin_client
 from rbc1000.stream.kafka_io import KafkaConsumer, KafkaFatalError, KafkaProducer
 from rbc1000.stream.loop import Collaborators, StopFlag, StreamProcessor
 from rbc1000.stream.records import SCHEMA_PATH, scored_framer
-from rbc1000.stream.registration import RegistrationError, register_topics
+from rbc1000.stream.registration import RegistrationError, output_schema_ids
 from rbc1000.stream.topics import TopicError, ensure_topics
 
 log = logging.getLogger("rbc1000.serve")
@@ -184,9 +184,5 @@ def prepare_outputs(settings: ServeSettings) -> RecordFramer:
     created = ensure_topics(admin_client(settings.kafka.client_config()), topics, settings.output_topics)
     if created:
         log.info("output_topics_created topics=%s", ",".join(created))
-    if settings.output_framing == "container" or settings.output_registry_url is None:
-        return scored_framer("container")
-    schema = json.loads(SCHEMA_PATH.read_text())
-    ids = register_topics(settings.output_registry_url, dict.fromkeys(topics[:2], schema))
-    log.info("output_schemas_registered ids=%s", ",".join(f"{t}-value:{i}" for t, i in ids.items()))
-    return scored_framer("confluent", ids)
+    ids = output_schema_ids(settings, dict.fromkeys(topics[:2], json.loads(SCHEMA_PATH.read_text())))
+    return scored_framer("container") if ids is None else scored_framer("confluent", ids)

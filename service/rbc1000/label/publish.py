@@ -27,7 +27,7 @@ from rbc1000.assets import schema_root
 from rbc1000.label.settings import LabelSettings
 from rbc1000.label.store import AlertView, LabelEvent, Store
 from rbc1000.stream.kafka_io import MessageSink, OutputRecord
-from rbc1000.stream.registration import register_topics
+from rbc1000.stream.registration import output_schema_ids
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +58,8 @@ def prepare_labels_framer(settings: LabelSettings) -> RecordFramer:
     Raises `RegistrationError` (the registry is away or refuses the schema) before anything
     is published.
     """
-    if settings.output_framing == "container" or settings.output_registry_url is None:
-        return labels_framer("container")
-    ids = register_topics(settings.output_registry_url, {settings.labels_topic: _schema_json()})
-    log.info(
-        "label_schema_registered subject=%s-value id=%d", settings.labels_topic, ids[settings.labels_topic]
-    )
-    return labels_framer("confluent", ids)
+    ids = output_schema_ids(settings, {settings.labels_topic: _schema_json()})
+    return labels_framer("container") if ids is None else labels_framer("confluent", ids)
 
 
 def label_record(event: LabelEvent, alert: AlertView, consensus_n: int) -> dict[str, Any]:

@@ -16,11 +16,11 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from rbc1000.alerts.framing import Framing
 from rbc1000.assets import default_model_path
 from rbc1000.ops.kafka_settings import KafkaSettings
 from rbc1000.ops.logging import LogSettings
 from rbc1000.ops.settings import _FileBackedSettings
+from rbc1000.ops.topic_settings import OutputFramingOptions
 
 SelectionReason = Literal["uncertain", "random"]
 
@@ -36,7 +36,7 @@ class StoreSettings(_FileBackedSettings, LogSettings):
     )
 
 
-class LabelSettings(StoreSettings):
+class LabelSettings(StoreSettings, OutputFramingOptions):
     """Everything the labelling app needs: database, web server, topics, consensus."""
 
     http_host: str = Field(default="127.0.0.1", description="address to bind; loopback unless told")
@@ -56,16 +56,6 @@ class LabelSettings(StoreSettings):
     publish: bool = Field(default=True, description="publish consensus labels to the labels topic")
     labelling_topic: str = "rbc.labelling"
     labels_topic: str = "rbc.labels"
-    output_framing: Framing = Field(
-        default="container",
-        description="labels records: container = an Avro container per message, schema inside; "
-        "confluent = 5-byte header + the id --output-registry-url gives <labels topic>-value",
-    )
-    output_registry_url: str | None = Field(
-        default=None,
-        description="Confluent-compatible schema registry where --output-framing confluent "
-        "registers the labels schema at start",
-    )
     ingest_group_id: str = "rbc-label"
     ingest_batch: int = Field(default=500, ge=1, le=10_000)
     publish_interval_s: float = Field(default=1.0, gt=0)
@@ -75,10 +65,6 @@ class LabelSettings(StoreSettings):
     def _check_topics(self) -> LabelSettings:
         if self.labelling_topic == self.labels_topic:
             raise ValueError("labelling_topic and labels_topic must differ")
-        if self.output_framing == "confluent" and not self.output_registry_url:
-            raise ValueError(
-                "--output-framing confluent needs --output-registry-url (RBC_OUTPUT_REGISTRY_URL)"
-            )
         return self
 
     def queue_threshold(self) -> float:

@@ -49,7 +49,7 @@ from rbc1000.ops.cli_flags import UsageError
 from rbc1000.ops.env_check import check_environment, config_file_problem, describe_errors, problem_lines
 from rbc1000.ops.kafka_settings import KafkaSettings
 from rbc1000.ops.logging import LogFormat, LogLevel, LogSettings
-from rbc1000.ops.topic_settings import OutputTopicSettings, split_list, topic_problems
+from rbc1000.ops.topic_settings import OutputFramingOptions, OutputTopicSettings, split_list, topic_problems
 
 __all__ = ["LogFormat", "LogLevel", "describe_errors"]  # re-exported: other modules read them here
 
@@ -121,7 +121,7 @@ class ScoringOptions(BaseModel):
         return self
 
 
-class ServeSettings(_FileBackedSettings, ScoringOptions, LogSettings):
+class ServeSettings(_FileBackedSettings, ScoringOptions, LogSettings, OutputFramingOptions):
     """Everything `rbc serve` needs: where to read, what to write, the model and the batching."""
 
     model_config = SettingsConfigDict(env_prefix="RBC_", env_nested_delimiter="__", extra="forbid")
@@ -142,16 +142,6 @@ class ServeSettings(_FileBackedSettings, ScoringOptions, LogSettings):
     )
     dead_letter_topic: str = Field(
         default="rbc.dead-letter", description="topic of undecodable or unscorable messages"
-    )
-    output_framing: Framing = Field(
-        default="container",
-        description="scored and labelling records: container = an Avro container per message, schema "
-        "inside; confluent = 5-byte header + the id --output-registry-url gives <topic>-value",
-    )
-    output_registry_url: str | None = Field(
-        default=None,
-        description="Confluent-compatible schema registry where --output-framing confluent "
-        "registers the output schemas at start",
     )
     output_topics: OutputTopicSettings = Field(default_factory=OutputTopicSettings)
     model_poll_s: float = Field(default=5.0, gt=0, description="seconds between checks for a new model")
@@ -186,10 +176,6 @@ class ServeSettings(_FileBackedSettings, ScoringOptions, LogSettings):
         problems = topic_problems(self.input_topics, self.output_topic_names())
         if problems:
             raise ValueError("; ".join(problems))
-        if self.output_framing == "confluent" and not self.output_registry_url:
-            raise ValueError(
-                "--output-framing confluent needs --output-registry-url (RBC_OUTPUT_REGISTRY_URL)"
-            )
         return self
 
     def output_topic_names(self) -> list[str]:

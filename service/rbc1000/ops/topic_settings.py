@@ -6,10 +6,35 @@ import json
 import re
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+from rbc1000.alerts.framing import Framing
 
 # Kafka's own rule (kafka.common.internals.Topic): legal characters and at most 249 of them.
 _LEGAL_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
+
+
+class OutputFramingOptions(BaseModel):
+    """How a command frames the records it publishes (the service's and the labelling app's)."""
+
+    output_framing: Framing = Field(
+        default="container",
+        description="records published: container = an Avro container per message, schema inside; "
+        "confluent = 5-byte header + the id --output-registry-url gives <topic>-value",
+    )
+    output_registry_url: str | None = Field(
+        default=None,
+        description="Confluent-compatible schema registry where --output-framing confluent "
+        "registers the output schemas at start",
+    )
+
+    @model_validator(mode="after")
+    def _check_output_framing(self) -> OutputFramingOptions:
+        if self.output_framing == "confluent" and not self.output_registry_url:
+            raise ValueError(
+                "--output-framing confluent needs --output-registry-url (RBC_OUTPUT_REGISTRY_URL)"
+            )
+        return self
 
 
 class OutputTopicSettings(BaseModel):

@@ -11,11 +11,14 @@ input side's `rbc1000.alerts.registry` does.
 from __future__ import annotations
 
 import json
+import logging
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from typing import Any
+
+from rbc1000.ops.topic_settings import OutputFramingOptions
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 _NOT_FOUND = (40401, 40402, 40403)  # subject, version or schema not found
@@ -82,3 +85,21 @@ def register_topics(
     return {
         topic: register_schema(registry_url, topic, schema, timeout_s) for topic, schema in schemas.items()
     }
+
+
+def output_schema_ids(
+    options: OutputFramingOptions, schemas: Mapping[str, Mapping[str, Any]]
+) -> dict[str, int] | None:
+    """The ids each topic's schema has under the Confluent framing, registered now; None for
+    containers, which carry their schema and need no registry.
+
+    Raises `RegistrationError` (the registry is away or refuses a schema) before anything is
+    published.
+    """
+    if options.output_framing == "container" or options.output_registry_url is None:
+        return None
+    ids = register_topics(options.output_registry_url, schemas)
+    logging.getLogger(__name__).info(
+        "output_schemas_registered ids=%s", ",".join(f"{t}-value:{i}" for t, i in ids.items())
+    )
+    return ids
