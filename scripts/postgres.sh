@@ -16,7 +16,8 @@ WORK="${RBC_POSTGRES_WORK:-${TMPDIR:-/tmp}/rbc-postgres}"
 DATA="$WORK/data"
 URL_FILE="$WORK/url"
 
-die() { echo "postgres.sh: $*" >&2; exit 1; }
+NAME=postgres.sh
+source "$ROOT/deploy/lib/daemon.sh"
 
 bin_dir() {
     local dir
@@ -41,18 +42,6 @@ as_postgres() {
     else
         "$@"
     fi
-}
-
-free_port() {
-    local port
-    for _ in $(seq 1 200); do
-        port=$(( 20000 + RANDOM % 40000 ))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return 0
-        fi
-    done
-    die "no free loopback port found"
 }
 
 running() {

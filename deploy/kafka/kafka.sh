@@ -21,17 +21,8 @@ LOG_FILE="$WORK/kafka.log"
 HEAP="${RBC_KAFKA_HEAP:-768m}"
 START_TIMEOUT="${RBC_KAFKA_START_TIMEOUT:-120}"
 
-die() { echo "kafka.sh: $*" >&2; exit 1; }
-
-running_pid() {
-    # Print the PID from the PID file if that process is alive and is a java process.
-    [[ -f "$PID_FILE" ]] || return 1
-    local pid
-    pid="$(cat "$PID_FILE")"
-    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
-    grep -q java "/proc/$pid/cmdline" 2>/dev/null || return 1
-    echo "$pid"
-}
+NAME=kafka.sh
+source "$HERE/../lib/daemon.sh"
 
 fetch_jars() {
     # The jars are cached in $LIB; delete it to force a fresh download.
@@ -48,23 +39,6 @@ fetch_jars() {
         tail -20 "$WORK/mvn.log" >&2
         die "could not fetch Kafka from Maven Central (see $WORK/mvn.log); check network/proxy"
     fi
-}
-
-port_in_use() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-free_port() {
-    # A random high port nobody answers on; a bind race is caught by the start check below.
-    local port
-    for _ in $(seq 1 200); do
-        port=$(( 20000 + RANDOM % 40000 ))
-        if ! port_in_use "$port"; then
-            echo "$port"
-            return 0
-        fi
-    done
-    die "no free loopback port found"
 }
 
 write_config() {
@@ -145,32 +119,9 @@ start() {
     cat "$BOOTSTRAP_FILE"
 }
 
-stop() {
-    local pid
-    if ! pid="$(running_pid)"; then
-        echo "kafka.sh: not running" >&2
-        rm -f "$PID_FILE" "$BOOTSTRAP_FILE"
-        return 0
-    fi
-    kill -TERM "$pid"
-    for _ in $(seq 1 30); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        echo "kafka.sh: broker ignored SIGTERM for 30 s, killing pid $pid" >&2
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -f "$PID_FILE" "$BOOTSTRAP_FILE"
-    echo "kafka.sh: stopped (pid $pid)" >&2
-}
+stop() { stop_daemon "$BOOTSTRAP_FILE"; }
 
-status() {
-    local pid
-    pid="$(running_pid)" || { echo "kafka.sh: not running" >&2; return 1; }
-    echo "kafka.sh: running (pid $pid)" >&2
-    cat "$BOOTSTRAP_FILE"
-}
+status() { daemon_status "$BOOTSTRAP_FILE"; }
 
 case "${1:-}" in
     start) start ;;

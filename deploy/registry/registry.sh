@@ -24,17 +24,8 @@ HEAP="${RBC_REGISTRY_HEAP:-256m}"
 START_TIMEOUT="${RBC_REGISTRY_START_TIMEOUT:-90}"
 CCOMPAT="apis/ccompat/v6"
 
-die() { echo "registry.sh: $*" >&2; exit 1; }
-
-running_pid() {
-    # Print the PID from the PID file if that process is alive and is a java process.
-    [[ -f "$PID_FILE" ]] || return 1
-    local pid
-    pid="$(cat "$PID_FILE")"
-    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
-    grep -q java "/proc/$pid/cmdline" 2>/dev/null || return 1
-    echo "$pid"
-}
+NAME=registry.sh
+source "$HERE/../lib/daemon.sh"
 
 build() {
     # The Quarkus build is cached in $BUILD; delete it to force a fresh one.
@@ -49,23 +40,6 @@ build() {
         die "could not build the registry (see $WORK/mvn.log); check network/proxy to Maven Central"
     fi
     [[ -f "$RUN_JAR" ]] || die "the build wrote no $RUN_JAR (see $WORK/mvn.log)"
-}
-
-port_in_use() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-free_port() {
-    # A random high port nobody answers on; a bind race is caught by the start check below.
-    local port
-    for _ in $(seq 1 200); do
-        port=$(( 20000 + RANDOM % 40000 ))
-        if ! port_in_use "$port"; then
-            echo "$port"
-            return 0
-        fi
-    done
-    die "no free loopback port found"
 }
 
 wait_until_ready() {
@@ -115,32 +89,9 @@ start() {
     cat "$URL_FILE"
 }
 
-stop() {
-    local pid
-    if ! pid="$(running_pid)"; then
-        echo "registry.sh: not running" >&2
-        rm -f "$PID_FILE" "$URL_FILE"
-        return 0
-    fi
-    kill -TERM "$pid"
-    for _ in $(seq 1 30); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        echo "registry.sh: registry ignored SIGTERM for 30 s, killing pid $pid" >&2
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -f "$PID_FILE" "$URL_FILE"
-    echo "registry.sh: stopped (pid $pid)" >&2
-}
+stop() { stop_daemon "$URL_FILE"; }
 
-status() {
-    local pid
-    pid="$(running_pid)" || { echo "registry.sh: not running" >&2; return 1; }
-    echo "registry.sh: running (pid $pid)" >&2
-    cat "$URL_FILE"
-}
+status() { daemon_status "$URL_FILE"; }
 
 case "${1:-}" in
     start) start ;;
