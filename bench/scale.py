@@ -39,24 +39,18 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from rbc1000.alerts.sources import Packet, iter_packets
 from rbc1000.stream.kafka_io import KafkaProducer
 from rbc1000.stream.replay import Outgoing, replay
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # bench/broker.py, shared with bench/stream.py
+
+from bench.broker import bootstrap_address, load_alerts, wait_count  # noqa: E402
+
 SHARED = ROOT.parent / "shared" / "data" / "fink-broker" / "ztf_v4.02"
 DEFAULT_MODEL = ROOT / "models" / "rbc-compact-default.onnx"
 PARTITIONS = 8
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def bootstrap_address(given: str | None) -> str:
-    if given:
-        return given
-    path = Path(os.environ.get("RBC_KAFKA_WORK", ROOT / "deploy" / "kafka" / ".work")) / "bootstrap"
-    if not path.exists():
-        raise SystemExit("no broker: run deploy/kafka/kafka.sh start, or pass --bootstrap")
-    return path.read_text().strip()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -118,18 +112,6 @@ def wait_settled(instances: list[Any], timeout_s: float = 180) -> None:
     raise SystemExit("the group did not settle in time")
 
 
-def high_watermark(bootstrap: str, topic: str, expected: int, timeout_s: float) -> None:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"})
-    deadline = time.monotonic() + timeout_s
-    try:
-        while consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1] < expected:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"fewer than {expected} scored records after {timeout_s} s")
-            time.sleep(0.2)
-    finally:
-        consumer.close()
-
-
 def scored_so_far(bootstrap: str, topic: str) -> int:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"})
     try:
@@ -182,7 +164,7 @@ def one_round(bootstrap: str, packets: list[bytes], k: int, args: argparse.Names
         settled = time.time()
         cpu_before = sum(cpu_seconds(p.pid) for p, _ in instances)
         before = scored_so_far(bootstrap, names["scored"])
-        high_watermark(bootstrap, names["scored"], args.n, timeout_s=900)
+        wait_count(bootstrap, names["scored"], args.n, timeout_s=900)
         cpu = sum(cpu_seconds(p.pid) for p, _ in instances) - cpu_before
         last_out = max(append_times(bootstrap, names["scored"], 1, -1))
     finally:
@@ -215,7 +197,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     bootstrap = bootstrap_address(args.bootstrap)
-    packets = [p.data for p in iter_packets([args.alerts]) if isinstance(p, Packet)]
+    packets = load_alerts(args.alerts)
     if not packets:
         raise SystemExit(f"no alert packets under {args.alerts}")
     args.work = ROOT / ".cache" / "bench-scale"

@@ -42,29 +42,16 @@ import numpy as np
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from rbc1000.alerts.sources import Packet, iter_packets
 from rbc1000.stream.kafka_io import KafkaProducer
 from rbc1000.stream.replay import Outgoing, replay
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # bench/broker.py, shared with bench/scale.py
+
+from bench.broker import bootstrap_address, load_alerts, wait_count  # noqa: E402
+
 SHARED = ROOT.parent / "shared" / "data" / "fink-broker" / "ztf_v4.02"
 DEFAULT_MODEL = ROOT / "models" / "rbc-compact-default.onnx"
-
-
-def load_alerts(path: Path) -> list[bytes]:
-    packets = [p.data for p in iter_packets([path]) if isinstance(p, Packet)]
-    if not packets:
-        raise SystemExit(f"no alert packets under {path}")
-    return packets
-
-
-def bootstrap_address(given: str | None) -> str:
-    if given:
-        return given
-    path = Path(os.environ.get("RBC_KAFKA_WORK", ROOT / "deploy" / "kafka" / ".work")) / "bootstrap"
-    if not path.exists():
-        raise SystemExit("no broker: run deploy/kafka/kafka.sh start, or pass --bootstrap")
-    return path.read_text().strip()
 
 
 def create_topics(bootstrap: str, names: dict[str, str]) -> None:
@@ -134,19 +121,6 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 120)
             pass
         time.sleep(0.02)
     raise SystemExit("rbc serve was not ready in time")
-
-
-def wait_count(bootstrap: str, topic: str, expected: int, timeout_s: float) -> None:
-    """Poll the high watermark (cheap: no records fetched) until `expected` records exist."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"})
-    deadline = time.monotonic() + timeout_s
-    try:
-        while consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1] < expected:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"fewer than {expected} scored records after {timeout_s} s")
-            time.sleep(0.2)
-    finally:
-        consumer.close()
 
 
 def scored_times(bootstrap: str, topic: str, expected: int, timeout_s: float) -> list[Any]:
