@@ -41,6 +41,9 @@ class Reason(StrEnum):
     # Files (rbc score, rbc inspect, rbc replay).
     UNREADABLE_FILE = "unreadable_file"
     TOO_LARGE = "too_large"
+    # Limits (issue 19): what a packet may claim, and what an output may carry.
+    LIMIT_EXCEEDED = "limit_exceeded"  # claims more records, bytes, pixels or depth than the caps allow
+    OVERSIZED = "oversized"  # an input too large to copy whole into a dead letter
     BAD_ARCHIVE = "bad_archive"
     # Scoring.
     SCORING_FAILED = "scoring_failed"  # the model raised on this alert alone
