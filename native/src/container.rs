@@ -1,11 +1,11 @@
 //! Avro object container files and Confluent frames, as `rbc1000.alerts.container` reads them.
 
-use crate::inflate::{inflate_raw, unsnappy};
+use crate::inflate::{inflate_raw, unsnappy, PAST_CAP};
+use crate::limits::{exceeded, Limits};
 use crate::Fail;
 
 pub const OCF_MAGIC: &[u8] = b"Obj\x01";
 const SYNC: usize = 16;
-pub const MAX_BLOCK_BYTES: usize = 256 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Codec {
@@ -126,23 +126,34 @@ pub fn parse_container(data: &[u8]) -> Result<Container<'_>, Fail> {
 }
 
 impl<'a> Container<'a> {
-    /// Every block, in order; a corrupt block costs only itself (reading resumes at the next sync).
-    pub fn blocks(&self) -> Vec<Block<'a>> {
+    /// Every block, in order; a corrupt block costs only itself (reading resumes at the next
+    /// sync). Blocks past `limits.max_message_bytes` are not read.
+    pub fn blocks(&self, limits: &Limits) -> Vec<Block<'a>> {
         let (data, mut pos, mut out) = (self.data, self.body_start, Vec::new());
+        let mut total = 0usize;
         while pos < data.len() {
             let mut last = pos;
+            let index = out.len();
             match self.block_at(&mut last) {
                 Ok((count, start, end)) => {
-                    out.push(match self.decompress(&data[start..end]) {
-                        Ok(bytes) => Block::Ok(count, bytes),
-                        Err(fail) => Block::Bad(fail),
-                    });
-                    pos = end + SYNC;
-                    if let Some(Block::Bad(_)) = out.last() {
-                        pos = start;
-                        match find(data, self.sync, pos) {
-                            Some(found) => pos = found + SYNC,
-                            None => return out,
+                    match self.checked_block(count, &data[start..end], index, limits) {
+                        Ok(bytes) => {
+                            total += bytes.len();
+                            if total > limits.max_message_bytes {
+                                let what = format!("{total} bytes by block {index}");
+                                let cap = limits.max_message_bytes as u64;
+                                out.push(Block::Bad(exceeded("max_message_bytes", cap, &what)));
+                                return out;
+                            }
+                            out.push(Block::Ok(count, bytes));
+                            pos = end + SYNC;
+                        }
+                        Err(fail) => {
+                            out.push(Block::Bad(fail));
+                            match find(data, self.sync, start) {
+                                Some(found) => pos = found + SYNC,
+                                None => return out,
+                            }
                         }
                     }
                 }
@@ -156,6 +167,30 @@ impl<'a> Container<'a> {
             }
         }
         out
+    }
+
+    /// The block's bytes, decompressed, once its record count is within the caps.
+    fn checked_block(
+        &self,
+        count: i128,
+        raw: &'a [u8],
+        index: usize,
+        limits: &Limits,
+    ) -> Result<std::borrow::Cow<'a, [u8]>, Fail> {
+        let cap = limits.max_records_per_block;
+        if count > i128::from(cap) {
+            let what = format!("block {index} claims {count} records");
+            return Err(exceeded("max_records_per_block", cap, &what));
+        }
+        let bytes = self.decompress(raw, limits)?;
+        if count > bytes.len().max(1) as i128 {
+            let what = format!(
+                "block {index} claims {count} records in {} bytes",
+                bytes.len()
+            );
+            return Err(exceeded("max_records_per_block", cap, &what));
+        }
+        Ok(bytes)
     }
 
     /// Read a block header at `*pos` (left after the last varint read, as Python's `pos` is).
@@ -181,14 +216,31 @@ impl<'a> Container<'a> {
         Ok((count, next, end))
     }
 
-    fn decompress(&self, raw: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, Fail> {
-        let bad = |detail: String| Fail::new("bad_block", &detail);
-        Ok(match self.codec {
-            Codec::Null => std::borrow::Cow::Borrowed(raw),
-            Codec::Deflate => {
-                std::borrow::Cow::Owned(inflate_raw(raw, MAX_BLOCK_BYTES).map_err(bad)?)
+    fn decompress(
+        &self,
+        raw: &'a [u8],
+        limits: &Limits,
+    ) -> Result<std::borrow::Cow<'a, [u8]>, Fail> {
+        let cap = limits.max_block_bytes;
+        let bad = |detail: String| {
+            if detail.starts_with(PAST_CAP) {
+                exceeded(
+                    "max_block_bytes",
+                    cap as u64,
+                    "block decompresses past the cap",
+                )
+            } else {
+                Fail::new("bad_block", &detail)
             }
-            Codec::Snappy => std::borrow::Cow::Owned(unsnappy(raw, MAX_BLOCK_BYTES).map_err(bad)?),
+        };
+        Ok(match self.codec {
+            Codec::Null if raw.len() > cap => {
+                let what = format!("block of {} bytes", raw.len());
+                return Err(exceeded("max_block_bytes", cap as u64, &what));
+            }
+            Codec::Null => std::borrow::Cow::Borrowed(raw),
+            Codec::Deflate => std::borrow::Cow::Owned(inflate_raw(raw, cap).map_err(bad)?),
+            Codec::Snappy => std::borrow::Cow::Owned(unsnappy(raw, cap).map_err(bad)?),
             Codec::Other => return Err(Fail::new("python", "codec decoded by the Python path")),
         })
     }

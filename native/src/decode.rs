@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use crate::avro::Cursor;
 use crate::container::{parse_container, split_confluent, Block, Codec, OCF_MAGIC};
-use crate::fits::read_stamp;
+use crate::fits::read_stamp_limited;
 use crate::inflate::Inflater;
+use crate::limits::{exceeded, Limits};
 use crate::preprocess::{make_triplet, Scratch, Version, TRIPLET};
 use crate::schema::Schema;
 use crate::walk::{Fields, Value, Walker};
@@ -131,16 +132,29 @@ fn failed(fail: Fail) -> Packet<'static> {
     Packet::Records(vec![Record::Failed(fail)], 0)
 }
 
+/// Decode one packet under the default caps.
 pub fn decode_packet<'a>(
     data: &'a [u8],
     plans: &Plans,
     ws: &mut Workspace,
     triplets: Option<Version>,
 ) -> Packet<'a> {
+    decode_packet_limited(data, plans, ws, triplets, &Limits::default())
+}
+
+/// Decode one packet under `limits` (the Python wrapper's `DecodeLimits`).
+pub fn decode_packet_limited<'a>(
+    data: &'a [u8],
+    plans: &Plans,
+    ws: &mut Workspace,
+    triplets: Option<Version>,
+    limits: &Limits,
+) -> Packet<'a> {
+    let job = Job { triplets, limits };
     if data.starts_with(OCF_MAGIC) {
-        decode_container(data, plans, ws, triplets)
+        decode_container(data, plans, ws, job)
     } else if data.len() >= 5 && data[0] == 0 {
-        decode_confluent(data, plans, ws, triplets)
+        decode_confluent(data, plans, ws, job)
     } else {
         failed(Fail::new(
             "bad_framing",
@@ -149,12 +163,14 @@ pub fn decode_packet<'a>(
     }
 }
 
-fn decode_container<'a>(
-    data: &'a [u8],
-    plans: &Plans,
-    ws: &mut Workspace,
+/// What a packet's decode is asked for: triplets of a version (or none), under caps.
+#[derive(Clone, Copy)]
+struct Job<'l> {
     triplets: Option<Version>,
-) -> Packet<'a> {
+    limits: &'l Limits,
+}
+
+fn decode_container<'a>(data: &'a [u8], plans: &Plans, ws: &mut Workspace, job: Job) -> Packet<'a> {
     let container = match parse_container(data) {
         Ok(c) => c,
         Err(fail) => return failed(fail),
@@ -170,16 +186,30 @@ fn decode_container<'a>(
         return Packet::Python;
     }
     let mut out = Vec::new();
-    for block in container.blocks() {
+    let cap = job.limits.max_records_per_message;
+    for block in container.blocks(job.limits) {
+        let claimed = match &block {
+            Block::Ok(count, _) => *count,
+            Block::Bad(_) => 1,
+        };
+        if out.len() as i128 + claimed > i128::from(cap) {
+            let what = format!("more than {cap} records in the message");
+            out.push(Record::Failed(exceeded(
+                "max_records_per_message",
+                cap,
+                &what,
+            )));
+            break;
+        }
         match block {
             Block::Bad(fail) => out.push(Record::Failed(fail)),
             Block::Ok(count, Cow::Borrowed(bytes)) => {
-                read_records(schema, bytes, count, &mut out, ws, triplets);
+                read_records(schema, bytes, count, &mut out, ws, job);
             }
             Block::Ok(count, Cow::Owned(bytes)) => {
                 // The inflated block is freed below: its records keep copies of what they borrow.
                 let mut records: Vec<Record<'_>> = Vec::new();
-                read_records(schema, &bytes, count, &mut records, ws, triplets);
+                read_records(schema, &bytes, count, &mut records, ws, job);
                 out.extend(records.into_iter().map(|r| r.into_owned()));
             }
         }
@@ -187,16 +217,16 @@ fn decode_container<'a>(
     Packet::Records(out, *tag)
 }
 
-fn decode_confluent<'a>(
-    data: &'a [u8],
-    plans: &Plans,
-    ws: &mut Workspace,
-    triplets: Option<Version>,
-) -> Packet<'a> {
+fn decode_confluent<'a>(data: &'a [u8], plans: &Plans, ws: &mut Workspace, job: Job) -> Packet<'a> {
     let (id, body) = match split_confluent(data) {
         Ok(split) => split,
         Err(fail) => return failed(fail),
     };
+    let cap = job.limits.max_message_bytes;
+    if body.len() > cap {
+        let what = format!("Confluent body of {} bytes", body.len());
+        return failed(exceeded("max_message_bytes", cap as u64, &what));
+    }
     let plan = match plans.for_id(id) {
         Some(plan) => plan,
         None => return Packet::NeedId(id),
@@ -206,7 +236,7 @@ fn decode_confluent<'a>(
     };
     let mut out = Vec::new();
     let used_before = ws.rows.used;
-    let end = read_records(schema, body, 1, &mut out, ws, triplets);
+    let end = read_records(schema, body, 1, &mut out, ws, job);
     if end < body.len() && matches!(out[0], Record::Ok { .. }) {
         let left = body.len() - end;
         let detail = format!("{left} bytes left after the record: wrong schema id?");
@@ -238,7 +268,7 @@ fn read_records<'a>(
     count: i128,
     out: &mut Vec<Record<'a>>,
     ws: &mut Workspace,
-    triplets: Option<Version>,
+    job: Job,
 ) -> usize {
     let mut cursor = Cursor::new(data);
     let mut walker = Walker::new(schema);
@@ -246,8 +276,8 @@ fn read_records<'a>(
     while done < count {
         match walker.read_top(&mut cursor) {
             Ok(fields) => {
-                let triplet = match triplets {
-                    Some(version) => triplet_of(&fields, version, ws).map(Some),
+                let triplet = match job.triplets {
+                    Some(version) => triplet_of(&fields, version, ws, job.limits).map(Some),
                     None => Ok(None),
                 };
                 out.push(Record::Ok { fields, triplet });
@@ -276,7 +306,12 @@ fn stamp_of<'v>(value: Option<&'v Value>) -> Result<Option<&'v [u8]>, Fail> {
 }
 
 /// The record's triplet, added to `ws.rows`; its row number.
-fn triplet_of(fields: &Fields, version: Version, ws: &mut Workspace) -> Result<usize, Fail> {
+fn triplet_of(
+    fields: &Fields,
+    version: Version,
+    ws: &mut Workspace,
+    limits: &Limits,
+) -> Result<usize, Fail> {
     let lookup = |name: &str| {
         fields
             .iter()
@@ -300,9 +335,9 @@ fn triplet_of(fields: &Fields, version: Version, ws: &mut Workspace) -> Result<u
     }
     let [b0, b1, b2] = &mut ws.stamps;
     let located = [
-        read_stamp(stamps[0], &mut ws.inflater, b0)?,
-        read_stamp(stamps[1], &mut ws.inflater, b1)?,
-        read_stamp(stamps[2], &mut ws.inflater, b2)?,
+        read_stamp_limited(stamps[0], &mut ws.inflater, b0, limits)?,
+        read_stamp_limited(stamps[1], &mut ws.inflater, b1, limits)?,
+        read_stamp_limited(stamps[2], &mut ws.inflater, b2, limits)?,
     ];
     let out = ws.rows.next();
     make_triplet(

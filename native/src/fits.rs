@@ -5,12 +5,12 @@
 //! with numpy's float32 rounding, BLANK as NaN, and BSCALE / BZERO applied in float32.
 
 use crate::fits_cards::{axis_key, bad, get, int_card, layout_cards, py_float, py_int, Cards};
-use crate::inflate::Inflater;
+use crate::inflate::{Inflater, PAST_CAP};
+use crate::limits::{exceeded, Limits};
 use crate::Fail;
 
 const BLOCK: usize = 2880;
 const CARD: usize = 80;
-pub const MAX_STAMP_BYTES: usize = 64 * 1024 * 1024;
 
 /// The big-endian pixel type of an image (FITS BITPIX).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -57,16 +57,32 @@ pub struct Stamp<'a> {
     scaling: Option<(f32, f32)>,
 }
 
-/// Locate the first 2-D image of `data`, inflating a gzipped stamp into `buf`.
+/// Locate the first 2-D image of `data`, inflating a gzipped stamp into `buf`, under the
+/// default caps.
 pub fn read_stamp<'a>(
     data: &'a [u8],
     inflater: &mut Inflater,
     buf: &'a mut Vec<u8>,
 ) -> Result<Stamp<'a>, Fail> {
+    read_stamp_limited(data, inflater, buf, &Limits::default())
+}
+
+/// `read_stamp` under `limits`: the inflated size and every HDU's pixel count are capped.
+pub fn read_stamp_limited<'a>(
+    data: &'a [u8],
+    inflater: &mut Inflater,
+    buf: &'a mut Vec<u8>,
+    limits: &Limits,
+) -> Result<Stamp<'a>, Fail> {
     let raw: &[u8] = if data.starts_with(b"\x1f\x8b") {
-        let n = inflater
-            .gunzip_into(data, MAX_STAMP_BYTES, buf)
-            .map_err(|e| bad(&format!("corrupt gzip stream: {e}")))?;
+        let cap = limits.max_stamp_bytes;
+        let n = inflater.gunzip_into(data, cap, buf).map_err(|e| {
+            if e.starts_with(PAST_CAP) {
+                exceeded("max_stamp_bytes", cap as u64, "stamp inflates past the cap")
+            } else {
+                bad(&format!("corrupt gzip stream: {e}"))
+            }
+        })?;
         &buf[..n]
     } else {
         data
@@ -78,7 +94,7 @@ pub fn read_stamp<'a>(
     let mut cards = Vec::with_capacity(16);
     while offset < raw.len() {
         let data_start = read_header(raw, offset, &mut cards)?;
-        let layout = Layout::from_cards(&cards)?;
+        let layout = Layout::from_cards(&cards, limits)?;
         if layout.shape.len() == 2 {
             return image(raw, data_start, &layout, &cards);
         }
@@ -114,7 +130,7 @@ struct Layout {
 }
 
 impl Layout {
-    fn from_cards(cards: &Cards) -> Result<Layout, Fail> {
+    fn from_cards(cards: &Cards, limits: &Limits) -> Result<Layout, Fail> {
         let bitpix = int_card(cards, b"BITPIX")?;
         let naxis = int_card(cards, b"NAXIS")?;
         let kind = Bitpix::of(bitpix).filter(|_| (0..=999).contains(&naxis));
@@ -133,12 +149,21 @@ impl Layout {
         if shape.iter().any(|&n| n < 0) {
             return Err(bad("negative axis length"));
         }
+        let cap = limits.max_stamp_pixels;
+        let too_many = || {
+            exceeded(
+                "max_stamp_pixels",
+                cap,
+                &format!("FITS HDU of shape {shape:?}"),
+            )
+        };
         let mut count: i128 = if shape.is_empty() { 0 } else { 1 };
         for &n in &shape {
+            // Any product past the cap fails, so stopping there also rules out overflow.
             count = count
                 .checked_mul(n)
-                .filter(|c| *c < 1 << 62)
-                .ok_or_else(|| bad("image too large"))?;
+                .filter(|c| *c <= i128::from(cap))
+                .ok_or_else(too_many)?;
         }
         let extra = match get(cards, b"PCOUNT") {
             Some(_) => int_card(cards, b"GCOUNT")?.abs() * int_card(cards, b"PCOUNT")?,
@@ -162,8 +187,7 @@ fn image<'a>(
     if h == 0 || w == 0 {
         return Err(bad("empty image"));
     }
-    if start as i128 + layout.nbytes > raw.len() as i128 || layout.nbytes > MAX_STAMP_BYTES as i128
-    {
+    if start as i128 + layout.nbytes > raw.len() as i128 {
         return Err(bad("image data is truncated"));
     }
     let item = layout.bitpix.bytes();

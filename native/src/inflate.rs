@@ -22,6 +22,9 @@ impl Default for Inflater {
     }
 }
 
+/// How every error of output past the cap begins (callers turn it into `limit_exceeded`).
+pub const PAST_CAP: &str = "inflates past";
+
 // Deflate cannot expand data by more than about 1032:1.
 const MAX_RATIO: usize = 1032;
 
@@ -77,7 +80,7 @@ fn inflate_stream(data: &[u8], cap: usize) -> Result<(Vec<u8>, usize, bool), Str
         let res = inflate(&mut state, &data[pos..], &mut chunk, MZFlush::None);
         pos += res.bytes_consumed;
         if out.len() + res.bytes_written > cap {
-            return Err(format!("inflates past {cap} bytes"));
+            return Err(format!("{PAST_CAP} {cap} bytes"));
         }
         out.extend_from_slice(&chunk[..res.bytes_written]);
         match res.status {
@@ -156,7 +159,9 @@ pub fn unsnappy(raw: &[u8], cap: usize) -> Result<Vec<u8>, String> {
     let claimed =
         snap::raw::decompress_len(body).map_err(|e| format!("corrupt snappy block: {e}"))?;
     if claimed > cap {
-        return Err(format!("snappy block claims {claimed} bytes"));
+        return Err(format!(
+            "{PAST_CAP} {cap} bytes: snappy block claims {claimed}"
+        ));
     }
     let out = snap::raw::Decoder::new()
         .decompress_vec(body)

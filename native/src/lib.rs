@@ -12,6 +12,7 @@ pub mod decode;
 pub mod fits;
 pub mod fits_cards;
 pub mod inflate;
+pub mod limits;
 pub mod preprocess;
 pub mod schema;
 pub mod skip;

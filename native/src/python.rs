@@ -8,7 +8,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PySlice, PyString, PyTuple};
 
-use crate::decode::{decode_packet, Packet, Plan, Plans, Record, Workspace};
+use crate::decode::{decode_packet_limited, Packet, Plan, Plans, Record, Workspace};
+use crate::limits::Limits;
 use crate::preprocess::{Version, SENTINEL_ABS, TRIPLET};
 use crate::walk::{Name, Value};
 
@@ -28,6 +29,7 @@ struct NativeDecoder {
     /// Buffers kept between calls (one per concurrent call).
     workspaces: Mutex<Vec<Workspace>>,
     names: Names,
+    limits: Limits,
 }
 
 /// The Python strings of the schemas' field names, made once: keyed by the address of the
@@ -50,12 +52,34 @@ impl Names {
 
 #[pymethods]
 impl NativeDecoder {
+    /// The caps are `rbc1000.alerts.limits.DecodeLimits`' values (its defaults when omitted).
     #[new]
-    fn new() -> Self {
+    #[pyo3(signature = (
+        max_block_bytes=None, max_message_bytes=None, max_records_per_block=None,
+        max_records_per_message=None, max_stamp_pixels=None, max_stamp_bytes=None
+    ))]
+    fn new(
+        max_block_bytes: Option<usize>,
+        max_message_bytes: Option<usize>,
+        max_records_per_block: Option<u64>,
+        max_records_per_message: Option<u64>,
+        max_stamp_pixels: Option<u64>,
+        max_stamp_bytes: Option<usize>,
+    ) -> Self {
+        let d = Limits::default();
         NativeDecoder {
             plans: RwLock::new(Plans::default()),
             workspaces: Mutex::new(Vec::new()),
             names: Names::default(),
+            limits: Limits {
+                max_block_bytes: max_block_bytes.unwrap_or(d.max_block_bytes),
+                max_message_bytes: max_message_bytes.unwrap_or(d.max_message_bytes),
+                max_records_per_block: max_records_per_block.unwrap_or(d.max_records_per_block),
+                max_records_per_message: max_records_per_message
+                    .unwrap_or(d.max_records_per_message),
+                max_stamp_pixels: max_stamp_pixels.unwrap_or(d.max_stamp_pixels),
+                max_stamp_bytes: max_stamp_bytes.unwrap_or(d.max_stamp_bytes),
+            },
         }
     }
 
@@ -134,7 +158,7 @@ impl NativeDecoder {
                 let plans = self.plans.read().expect("plan lock");
                 chunk
                     .iter()
-                    .map(|d| decode_packet(d, &plans, &mut ws, triplets))
+                    .map(|d| decode_packet_limited(d, &plans, &mut ws, triplets, &self.limits))
                     .collect()
             });
             let base = rows.as_ref().map_or(0, |r| r.count);

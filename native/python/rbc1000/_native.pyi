@@ -10,7 +10,15 @@ PREPROCESSING_VERSIONS: tuple[str, ...]
 SENTINEL_ABS: float
 
 class NativeDecoder:
-    def __init__(self) -> None: ...
+    def __init__(
+        self,
+        max_block_bytes: int | None = None,
+        max_message_bytes: int | None = None,
+        max_records_per_block: int | None = None,
+        max_records_per_message: int | None = None,
+        max_stamp_pixels: int | None = None,
+        max_stamp_bytes: int | None = None,
+    ) -> None: ...
     def add_json_plan(self, schema_json: bytes, keep_json: str | None, tag: int) -> bool: ...
     def add_id_plan(self, schema_id: int, schema_json: bytes, keep_json: str | None, tag: int) -> bool: ...
     def decode_batch(

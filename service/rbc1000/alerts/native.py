@@ -18,6 +18,10 @@ Python from the stamps the core decoded (`NativeBatchDecoder.preprocessing` says
 Which path runs is chosen once, by `make_batch_decoder(path)` from the `decode_path`
 setting, and logged; 'auto' is native when the extension is installed. Nothing switches
 paths afterwards.
+
+Both paths apply the same `DecodeLimits` (the core gets their values at construction), and
+neither raises for a packet: anything unforeseen becomes `Reason.DECODER_ERROR`, and a batch
+the core fails on as a whole (a panic) is decoded again on the Python path.
 """
 
 from __future__ import annotations
@@ -32,11 +36,14 @@ from typing import Any, Literal, NamedTuple, Protocol
 
 import numpy as np
 
-from rbc1000.alerts.alert import Alert, DecodeError, DecodeFailure, DecodeResult, Survey
+from rbc1000.alerts.alert import Alert, Cutouts, DecodeError, DecodeFailure, DecodeResult, Survey
 from rbc1000.alerts.container import schema_fingerprint
-from rbc1000.alerts.decoding import Decoder
+from rbc1000.alerts.decoding import Decoder, unforeseen
+from rbc1000.alerts.fits import read_stamp
+from rbc1000.alerts.limits import DEFAULT_LIMITS, DecodeLimits
+from rbc1000.alerts.registry_client import RegistryOptions
 from rbc1000.alerts.surveys import fields_for, to_alert
-from rbc1000.model.preprocessing import PP_V1, TRIPLET_SHAPE, triplet_from_cutouts
+from rbc1000.model.preprocessing import PP_V1, TRIPLET_SHAPE, make_triplet
 from rbc1000.reasons import Reason
 
 try:
@@ -111,8 +118,13 @@ class PythonBatchDecoder:
 
     path: Implementation = "python"
 
-    def __init__(self, schema_dir: Path | None = None, registry_url: str | None = None) -> None:
-        self.decoder = Decoder(schema_dir, registry_url)
+    def __init__(
+        self,
+        schema_dir: Path | None = None,
+        registry_url: str | RegistryOptions | None = None,
+        limits: DecodeLimits = DEFAULT_LIMITS,
+    ) -> None:
+        self.decoder = Decoder(schema_dir, registry_url, limits)
 
     def preprocessing(self, version: str) -> Implementation:
         return "python"
@@ -140,18 +152,32 @@ def python_items(
     `version`) their triplet rows."""
     for result in decoder.decode(data):
         item = DecodedItem(message, result, None)
-        items.append(item if version is None else _with_triplet(item, rows, version))
+        items.append(item if version is None else _with_triplet(item, rows, version, decoder.limits))
 
 
-def _with_triplet(item: DecodedItem, rows: list[np.ndarray], version: str) -> DecodedItem:
+def _with_triplet(
+    item: DecodedItem, rows: list[np.ndarray], version: str, limits: DecodeLimits
+) -> DecodedItem:
     """The item with the triplet of its alert preprocessed in Python and added to `rows`."""
     if not isinstance(item.result, Alert):
         return item
     try:
-        rows.append(triplet_from_cutouts(item.result.cutouts, version))
+        rows.append(triplet_within(item.result.cutouts, version, limits))
     except DecodeError as exc:
         return DecodedItem(item.message, item.result, None, exc)
+    except Exception as exc:  # preprocessing must not take the batch down either
+        return DecodedItem(item.message, item.result, None, unforeseen(exc))
     return DecodedItem(item.message, item.result, len(rows) - 1)
+
+
+def triplet_within(cutouts: Cutouts, version: str, limits: DecodeLimits = DEFAULT_LIMITS) -> np.ndarray:
+    """`preprocessing.triplet_from_cutouts` with the stamps read under `limits`."""
+    stamps = {"science": cutouts.science, "template": cutouts.template, "difference": cutouts.difference}
+    missing = [name for name, stamp in stamps.items() if stamp is None]
+    if missing:
+        raise DecodeError(Reason.MISSING_CUTOUTS, f"alert has no {', '.join(missing)} cutout")
+    sci, ref, diff = (read_stamp(stamp, limits) for stamp in stamps.values() if stamp is not None)
+    return make_triplet(sci, ref, diff, version=version)
 
 
 def _stack(rows: list[np.ndarray]) -> np.ndarray:
@@ -177,11 +203,24 @@ class NativeBatchDecoder:
 
     path: Implementation = "native"
 
-    def __init__(self, schema_dir: Path | None = None, registry_url: str | None = None) -> None:
+    def __init__(
+        self,
+        schema_dir: Path | None = None,
+        registry_url: str | RegistryOptions | None = None,
+        limits: DecodeLimits = DEFAULT_LIMITS,
+    ) -> None:
         if _native is None:
             raise DecodePathError("rbc1000._native is not installed (build native/ with maturin)")
-        self.python = Decoder(schema_dir, registry_url)
-        self.core = _native.NativeDecoder()
+        self.python = Decoder(schema_dir, registry_url, limits)
+        self.limits = limits
+        self.core = _native.NativeDecoder(
+            max_block_bytes=limits.max_block_bytes,
+            max_message_bytes=limits.max_message_bytes,
+            max_records_per_block=limits.max_records_per_block,
+            max_records_per_message=limits.max_records_per_message,
+            max_stamp_pixels=limits.max_stamp_pixels,
+            max_stamp_bytes=limits.max_stamp_bytes,
+        )
         self._tags: list[tuple[Survey, str]] = [("ztf", "unknown")]  # tag 0: packet-level failures
 
     def preprocessing(self, version: str) -> Implementation:
@@ -197,16 +236,16 @@ class NativeBatchDecoder:
             return DecodedBatch(*self._decode(packets, version), version)
         decoded, _ = self._decode(packets, None)  # a version the core lacks: its stamps, in Python
         rows: list[np.ndarray] = []
-        items = [_with_triplet(item, rows, version) for item in decoded]
+        items = [_with_triplet(item, rows, version, self.limits) for item in decoded]
         return DecodedBatch(items, _stack(rows), version)
 
     def _decode(self, packets: list[bytes], version: str | None) -> tuple[list[DecodedItem], np.ndarray]:
         """Items and triplets of the packets; without a `version`, no triplets are made."""
         alloc = _empty_rows if version is not None else None
-        native_rows, entries = self.core.decode_batch(packets, alloc, version or PP_V1)
+        native_rows, entries = self._core_batch(packets, alloc, version or PP_V1)
         failures = self._register_missing(entries)
         if failures is not None:  # new schemas were met: read the batch again with their plans
-            native_rows, entries = self.core.decode_batch(packets, alloc, version or PP_V1)
+            native_rows, entries = self._core_batch(packets, alloc, version or PP_V1)
         if native_rows is None:
             native_rows = _empty_rows(0)
         items: list[DecodedItem] = []
@@ -222,6 +261,16 @@ class NativeBatchDecoder:
                 items.append(DecodedItem(message, (failures or {})[message], None))
         triplets = native_rows if not extra_rows else np.concatenate([native_rows, _stack(extra_rows)])
         return items, triplets
+
+    def _core_batch(self, packets: list[bytes], alloc: Any, version: str) -> tuple[Any, list[Any]]:
+        """The core's entries; if it fails on the batch as a whole, every packet goes to Python."""
+        try:
+            return self.core.decode_batch(packets, alloc, version)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # pyo3 raises a Rust panic as PanicException(BaseException)
+            log.warning("native_batch_failed error=%s packets=%d", type(exc).__name__, len(packets))
+            return None, [("python", None)] * len(packets)
 
     def _records(self, message: int, data: bytes, payload: Any, items: list[DecodedItem]) -> None:
         records, tag = payload
@@ -242,6 +291,9 @@ class NativeBatchDecoder:
             except (TypeError, ValueError, OverflowError) as exc:
                 failure = DecodeError(Reason.BAD_FIELD, f"{type(exc).__name__}: {exc}")
                 items.append(DecodedItem(message, DecodeFailure(index, failure), None))
+                continue
+            except Exception as exc:
+                items.append(DecodedItem(message, DecodeFailure(index, unforeseen(exc)), None))
                 continue
             error = None if reason is None else DecodeError(Reason(reason), detail)
             items.append(DecodedItem(message, alert, None if row < 0 else row, error))
@@ -267,6 +319,8 @@ class NativeBatchDecoder:
                     self._add_id(payload)
             except DecodeError as exc:
                 failures[message] = done[(kind, payload)] = DecodeFailure(0, exc)
+            except Exception as exc:
+                failures[message] = done[(kind, payload)] = DecodeFailure(0, unforeseen(exc))
         return failures
 
     def _add_json(self, schema_json: bytes) -> None:
@@ -312,7 +366,10 @@ def resolve_path(path: DecodePath) -> Implementation:
 
 
 def make_batch_decoder(
-    path: DecodePath = "auto", schema_dir: Path | None = None, registry_url: str | None = None
+    path: DecodePath = "auto",
+    schema_dir: Path | None = None,
+    registry_url: str | RegistryOptions | None = None,
+    limits: DecodeLimits = DEFAULT_LIMITS,
 ) -> BatchDecoder:
     """The decoder for `path` (see `resolve_path`); logs which one it is, once.
 
@@ -327,5 +384,5 @@ def make_batch_decoder(
         ",".join(native_versions()) or "-",
     )
     if resolved == "native":
-        return NativeBatchDecoder(schema_dir, registry_url)
-    return PythonBatchDecoder(schema_dir, registry_url)
+        return NativeBatchDecoder(schema_dir, registry_url, limits)
+    return PythonBatchDecoder(schema_dir, registry_url, limits)

@@ -128,12 +128,18 @@ def _required(value: Any, name: str) -> Any:
     return value
 
 
+def _required_record(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(_required(value, name), dict):
+        raise DecodeError(Reason.BAD_FIELD, f"{name} is a {type(value).__name__}, not a record")
+    return dict(value)
+
+
 def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
 def ztf_alert(record: dict[str, Any], version_hint: str, full_record: Callable[[], dict[str, Any]]) -> Alert:
-    cand = _required(record.get("candidate"), "candidate")
+    cand = _required_record(record.get("candidate"), "candidate")
     candid = record.get("candid") or cand.get("candid")
     drb, drbversion = cand.get("drb"), cand.get("drbversion") or None
     rb = cand.get("rb")
@@ -171,7 +177,7 @@ def ztf_alert(record: dict[str, Any], version_hint: str, full_record: Callable[[
 def rubin_alert(
     survey: Survey, record: dict[str, Any], version_hint: str, full_record: Callable[[], dict[str, Any]]
 ) -> Alert:
-    src = _required(record.get("diaSource"), "diaSource")
+    src = _required_record(record.get("diaSource"), "diaSource")
     source_id = record.get("diaSourceId") or src.get("diaSourceId")
     object_id = src.get("diaObjectId") or src.get("ssObjectId")
     mjd = src.get("midpointMjdTai", src.get("midPointTai"))

@@ -1,7 +1,8 @@
 """`rbc inspect PATH...`: decode alert files and show what is inside each record.
 
-Exit status: 0 when every record decoded, 1 when some failed (each is still printed),
-2 on a usage error (argparse).
+Exit status: 0 when every record decoded, 1 when some failed (each is still printed, as
+one line with its reason, never a traceback: a hostile or broken file is one failed record
+like any other), 2 on a usage error (argparse).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from rbc1000.alerts.alert import Alert, DecodeError
-from rbc1000.alerts.decoding import Decoder
+from rbc1000.alerts.decoding import Decoder, unforeseen
 from rbc1000.alerts.fits import read_stamp
 from rbc1000.alerts.sources import Packet, iter_alerts
 
@@ -78,6 +79,8 @@ def describe(packet: Packet, index: int, result: Alert | None, error: DecodeErro
             row.update(_stamp_summary(result))
         except DecodeError as exc:
             error = exc
+        except Exception as exc:  # a stamp must not turn the listing into a traceback
+            error = unforeseen(exc)
     row["error"] = None if error is None else str(error)
     return row
 

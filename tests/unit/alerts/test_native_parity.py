@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from rbc1000 import _native
 from rbc1000.alerts.alert import Alert
+from rbc1000.alerts.limits import DecodeLimits
 from rbc1000.alerts.native import (
     DecodedBatch,
     DecodePathError,
@@ -28,6 +29,7 @@ from rbc1000.alerts.native import (
 )
 from rbc1000.model import preprocessing
 from rbc1000.model.preprocessing import PP_V1, PP_V2
+from tests.support import hostile
 from tests.support.alert_factory import container, read_records
 from tests.support.kafka_fakes import ALERTS
 from tests.unit.alerts.test_decoding_fuzz import FUZZ, SAMPLES
@@ -177,6 +179,35 @@ def test_bit_flipped_packets_match(decoders, name: str, flips: list[tuple[float,
 def test_random_bytes_match(decoders, data: bytes) -> None:  # type: ignore[no-untyped-def]
     for framed in (data, b"Obj\x01" + data, b"\x00\x00\x00\x03\x84" + data):
         both(decoders, framed)
+
+
+@pytest.mark.parametrize("case", hostile.CASES, ids=[c.name for c in hostile.CASES])
+def test_hostile_packets_match(decoders, case: hostile.HostileCase) -> None:  # type: ignore[no-untyped-def]
+    both(decoders, case.build())
+
+
+@pytest.mark.parametrize("version", [PP_V1, PP_V2])
+def test_a_batch_of_every_hostile_packet_and_a_good_one_matches(decoders, version: str) -> None:  # type: ignore[no-untyped-def]
+    native, python = decoders
+    good = hostile.BASE_ALERT.read_bytes()
+    packets = [good, *(case.build() for case in hostile.CASES), good]
+    batch = native.decode_batch(packets, version)
+    assert_same(batch, python.decode_batch(packets, version))
+    assert batch.triplets.shape[0] == 3  # the two good alerts and the legal 600 x 600 one
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        DecodeLimits(max_block_bytes=20_000),
+        DecodeLimits(max_stamp_pixels=4000),
+        DecodeLimits(max_message_bytes=1024),
+    ],
+)
+def test_caps_passed_in_give_the_same_outcomes(limits: DecodeLimits) -> None:
+    native, python = NativeBatchDecoder(limits=limits), PythonBatchDecoder(limits=limits)
+    packets = [*SAMPLES.values(), hostile.big_legal_alert()]
+    assert_same(native.decode_batch(packets), python.decode_batch(packets))
 
 
 def test_auto_means_native_when_built_and_python_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:

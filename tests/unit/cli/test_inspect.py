@@ -14,6 +14,7 @@ import pytest
 from rbc1000.cli.inspect import JSON_KEYS
 from rbc1000.cli.main import main
 from tests.conftest import read_manifest
+from tests.support import hostile
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *paths: Path) -> tuple[int, list[dict[str, Any]]]:
@@ -78,3 +79,15 @@ def test_usage_error_exits_2() -> None:
         [sys.executable, "-m", "rbc1000.cli.main", "inspect"], capture_output=True, text=True, check=False
     )
     assert proc.returncode == 2 and "PATH" in proc.stderr
+
+
+@pytest.mark.parametrize("case", [c for c in hostile.CASES if c.where != "ok"], ids=lambda c: c.name)
+def test_hostile_file_is_one_error_line_with_its_reason(
+    case: hostile.HostileCase, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.avro"
+    bad.write_bytes(case.build())
+    assert main(["inspect", str(bad)]) == 1
+    out = capsys.readouterr()
+    line = out.out.splitlines()[-1]
+    assert f"ERROR {case.reason}:" in line and "Traceback" not in out.err
