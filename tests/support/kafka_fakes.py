@@ -79,6 +79,8 @@ class FakeSource:
     commit_calls: list[dict[Partition, int]] = field(default_factory=list)
     listener: RebalanceListener | None = None
     calls: int = 0
+    paused: int = 0  # pause() calls; with `resumed`, what the keep-alive of a slow decode did
+    resumed: int = 0
 
     @classmethod
     def of(cls, msgs: Iterable[Message], **kwargs: object) -> FakeSource:
@@ -114,6 +116,12 @@ class FakeSource:
 
     def lag(self) -> dict[Partition, int]:
         return {}
+
+    def pause(self) -> None:
+        self.paused += 1
+
+    def resume(self) -> None:
+        self.resumed += 1
 
     def close(self) -> None:
         pass

@@ -20,9 +20,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from rbc1000.ops.http_server import BoundedHTTPServer
 
 log = logging.getLogger(__name__)
 
@@ -116,14 +118,24 @@ class NullHealth(HealthState):
 
 
 class HealthServer:
-    """Serves /metrics, /healthz and /readyz on `host:port` from a daemon thread (port 0: any)."""
+    """Serves /metrics, /healthz and /readyz on `host:port` from a daemon thread (port 0: any).
+
+    Loopback unless told otherwise (a container sets `metrics_host` 0.0.0.0 itself), with
+    `threads` workers and a `timeout_s` per connection (`rbc1000.ops.http_server`), so idle
+    clients cannot grow the process's threads.
+    """
 
     def __init__(
-        self, state: HealthState, registry: CollectorRegistry, host: str = "0.0.0.0", port: int = 9108
+        self,
+        state: HealthState,
+        registry: CollectorRegistry,
+        host: str = "127.0.0.1",
+        port: int = 9108,
+        timeout_s: float = 10.0,
+        threads: int = 4,
     ) -> None:
         handler = _make_handler(state, registry)
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
+        self._server = BoundedHTTPServer((host, port), handler, timeout_s, threads)
         self._thread = threading.Thread(target=self._server.serve_forever, name="rbc-health", daemon=True)
 
     @property
@@ -133,7 +145,7 @@ class HealthServer:
 
     def start(self) -> HealthServer:
         self._thread.start()
-        log.info("health_server_started port=%d", self.port)
+        log.info("health_server_started host=%s port=%d", self._server.server_address[0], self.port)
         return self
 
     def stop(self) -> None:

@@ -13,6 +13,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from rbc1000.ops.cli_flags import UsageError
+from rbc1000.ops.kafka_settings import MASK, is_secret_key
 
 ERROR_LOG_INTERVAL_S = 30.0
 _DIGITS = re.compile(r"\d+")
@@ -91,10 +92,20 @@ def make_client(kind: Callable[[dict[str, Any]], Any], config: dict[str, Any]) -
         return kind(config)
     except KafkaException as exc:
         raise KafkaConfigError(
-            f"kafka: {exc.args[0].str()} (see kafka.* settings and --kafka-option)"
+            f"kafka: {_scrubbed(exc.args[0].str(), config)} (see kafka.* settings and --kafka-option)"
         ) from None
     except (TypeError, ValueError) as exc:
-        raise KafkaConfigError(f"kafka: {exc} (see kafka.* settings and --kafka-option)") from None
+        raise KafkaConfigError(
+            f"kafka: {_scrubbed(str(exc), config)} (see kafka.* settings and --kafka-option)"
+        ) from None
+
+
+def _scrubbed(text: str, config: Mapping[str, Any]) -> str:
+    """`text` without the value of any secret property, should librdkafka ever quote one."""
+    for key, value in config.items():
+        if is_secret_key(key) and isinstance(value, str) and value:
+            text = text.replace(value, MASK)
+    return text
 
 
 def admin_client(client_config: Mapping[str, str]) -> AdminClient:

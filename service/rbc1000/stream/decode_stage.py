@@ -83,6 +83,7 @@ class InFlight:
     version: str
     decoded: Future[DecodedMessages]
     dropped: set[Partition] = field(default_factory=set)
+    started: float = 0.0  # when its decode was submitted, on the loop's clock
 
     def kept_messages(self) -> list[Message]:
         return [m for m in self.messages if m.source not in self.dropped]
@@ -100,11 +101,11 @@ class DecodeAhead:
         self.metrics = metrics
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rbc-decode")
 
-    def submit(self, messages: Sequence[Message], version: str) -> InFlight:
+    def submit(self, messages: Sequence[Message], version: str, started: float = 0.0) -> InFlight:
         """Start decoding `messages` into triplets of preprocessing `version`."""
         batch = list(messages)
         future = self._pool.submit(decode_messages, batch, self.decoder, version, self.metrics)
-        return InFlight(batch, version, future)
+        return InFlight(batch, version, future, started=started)
 
     def __enter__(self) -> DecodeAhead:
         return self

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from rbc1000.model.scoring import Scorer
+from rbc1000.model.survey_models import Serving
 from rbc1000.ops.health import HealthState
 from rbc1000.ops.metrics import Metrics
 from rbc1000.stream.kafka_io import MessageSource
@@ -26,13 +26,13 @@ STATS_EVERY_S = 30.0
 class ModelPoller(Protocol):
     """Hands over a new validated model when the file changed (`ModelWatcher`), else None."""
 
-    def poll(self) -> Scorer | None: ...
+    def poll(self) -> Serving | None: ...
 
 
 class FixedModel:
     """The null poller: the model in hand serves until the process stops."""
 
-    def poll(self) -> Scorer | None:
+    def poll(self) -> Serving | None:
         return None
 
 
@@ -58,7 +58,7 @@ class Housekeeping:
         self._next_lag = now
         self._next_stats = now + STATS_EVERY_S
 
-    def tick(self, now: float, scorer: Scorer, progress: Callable[[], str]) -> Scorer:
+    def tick(self, now: float, scorer: Serving, progress: Callable[[], str]) -> Serving:
         """Run what is due at `now`; returns the model for the next batch (`scorer`, or the new
         one after a reload). `progress` gives the counts for the periodic log line."""
         self.health.beat()
@@ -75,7 +75,7 @@ class Housekeeping:
             log.info("stream_progress %s", progress())
         return scorer
 
-    def _reload(self, scorer: Scorer) -> Scorer:
+    def _reload(self, scorer: Serving) -> Serving:
         new = self.watcher.poll()
         if new is None:
             return scorer

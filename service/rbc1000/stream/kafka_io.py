@@ -1,61 +1,47 @@
-"""The project's thin wrapper around confluent-kafka: frozen message records, a consumer that
-commits only explicit offsets, and an idempotent producer whose delivery errors surface on
-the main thread.
+"""The project's thin wrapper around confluent-kafka: a consumer that commits only explicit
+offsets within a time bound, and an idempotent producer whose delivery errors surface on the
+main thread. The frozen records it reads and writes are `rbc1000.stream.messages`'s.
 
 The run loop (`rbc1000.stream.loop`) sees only the `MessageSource` and `MessageSink` protocols
-below, so its batching, routing and offset bookkeeping are unit-tested with in-memory fakes;
-the integration tests drive these real classes against a broker.
+(`rbc1000.stream.ports`, re-exported here), so its batching, routing and offset bookkeeping are
+unit-tested with in-memory fakes; the integration tests drive these real classes against a broker.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
+from rbc1000.stream.bounded_call import bounded
 from rbc1000.stream.client_log import ClientLog, client_settings, make_client
+from rbc1000.stream.messages import Headers, Message, OutputRecord, Partition, message_from_kafka
+from rbc1000.stream.ports import MessageSink, MessageSource, RebalanceListener
+
+__all__ = [
+    "CommitTimeoutError",
+    "DeliveryError",
+    "Headers",
+    "KafkaConsumer",
+    "KafkaFatalError",
+    "KafkaProducer",
+    "Message",
+    "MessageSink",
+    "MessageSource",
+    "OutputRecord",
+    "Partition",
+    "RebalanceListener",
+]
 
 log = logging.getLogger(__name__)
 
-Headers = tuple[tuple[str, bytes], ...]
-
-
-class Partition(NamedTuple):
-    """One input partition: (topic, partition number)."""
-
-    topic: str
-    partition: int
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One consumed Kafka message. `timestamp_ms` is the broker's or producer's timestamp."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Headers = ()
-    timestamp_ms: int | None = None
-
-    @property
-    def source(self) -> Partition:
-        return Partition(self.topic, self.partition)
-
-
-@dataclass(frozen=True, slots=True)
-class OutputRecord:
-    """One message to produce."""
-
-    topic: str
-    value: bytes
-    key: bytes | None = None
-    headers: Headers = ()
+STATS_INTERVAL_MS = 5000  # how often librdkafka reports broker states (readiness follows them)
+CLOSE_TIMEOUT_S = 10.0  # leaving the group waits at most this long for an answer
 
 
 class KafkaFatalError(RuntimeError):
@@ -66,43 +52,8 @@ class DeliveryError(RuntimeError):
     """At least one produced message was not acknowledged by the broker."""
 
 
-class RebalanceListener(Protocol):
-    """Called on the consuming thread when the group hands partitions over."""
-
-    def on_assign(self, partitions: list[Partition]) -> None: ...
-
-    def on_revoke(self, partitions: list[Partition]) -> None: ...
-
-    def on_lost(self, partitions: list[Partition]) -> None: ...
-
-
-class MessageSource(Protocol):
-    """What the run loop needs from a consumer."""
-
-    @property
-    def connected(self) -> bool:
-        """False while no broker answers."""
-        ...
-
-    def subscribe(self, topics: Sequence[str], listener: RebalanceListener) -> None: ...
-
-    def consume(self, max_messages: int, timeout_s: float) -> list[Message]: ...
-
-    def commit(self, offsets: Mapping[Partition, int]) -> list[Partition]: ...
-
-    def lag(self) -> dict[Partition, int]: ...
-
-    def close(self) -> None: ...
-
-
-class MessageSink(Protocol):
-    """What the run loop needs from a producer."""
-
-    def produce(self, record: OutputRecord, on_delivered: Callable[[], None]) -> None: ...
-
-    def poll(self) -> None: ...
-
-    def flush(self, timeout_s: float) -> None: ...
+class CommitTimeoutError(KafkaFatalError):
+    """A commit got no answer within its time bound (the broker is gone): stop, exit 1."""
 
 
 def _rebalance_hook(callback: Callable[[list[Partition]], None]) -> Callable[[Any, Any], None]:
@@ -110,23 +61,6 @@ def _rebalance_hook(callback: Callable[[list[Partition]], None]) -> Callable[[An
         callback([Partition(tp.topic, tp.partition) for tp in partitions])
 
     return hook
-
-
-def _message(m: Any) -> Message:
-    """A frozen `Message` from a confluent-kafka message without error."""
-    _, ts = m.timestamp()
-    headers = tuple(
-        (str(k), v if isinstance(v, bytes) else (v or "").encode()) for k, v in (m.headers() or ())
-    )
-    return Message(
-        str(m.topic()),
-        int(m.partition()),
-        int(m.offset()),
-        m.key(),
-        m.value(),
-        headers,
-        ts if ts > 0 else None,
-    )
 
 
 class KafkaConsumer:
@@ -137,7 +71,11 @@ class KafkaConsumer:
     """
 
     def __init__(
-        self, client_config: Mapping[str, str], group_id: str, auto_offset_reset: str = "earliest"
+        self,
+        client_config: Mapping[str, str],
+        group_id: str,
+        auto_offset_reset: str = "earliest",
+        commit_timeout_s: float = 15.0,
     ) -> None:
         self.client_log = ClientLog("consumer")
         config = client_settings(client_config, self.client_log)
@@ -148,11 +86,13 @@ class KafkaConsumer:
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": auto_offset_reset,
                 "error_cb": self._on_error,
+                "stats_cb": self._on_stats,
+                "statistics.interval.ms": STATS_INTERVAL_MS,
             }
         )
         self._consumer: Consumer = make_client(Consumer, config)
+        self.commit_timeout_s = commit_timeout_s
         self._connected = False
-        self._next_probe = 0.0
         self.assigned: set[Partition] = set()
 
     def _on_error(self, err: KafkaError) -> None:
@@ -161,16 +101,17 @@ class KafkaConsumer:
             self._connected = False
         self.client_log.on_error(err)
 
+    def _on_stats(self, stats: str) -> None:
+        # Runs inside librdkafka's poll: never raise. The broker states are the truth about
+        # the connection; error_cb only says when it was lost.
+        with contextlib.suppress(ValueError, AttributeError, TypeError):
+            self._connected = brokers_up(json.loads(stats))
+
     @property
     def connected(self) -> bool:
-        """Whether a broker answers; while it does not, re-probed at most every 2 s."""
-        if not self._connected and time.monotonic() >= self._next_probe:
-            self._next_probe = time.monotonic() + 2.0
-            try:
-                self._consumer.list_topics(timeout=0.5)
-                self._connected = True
-            except KafkaException:
-                pass
+        """Whether a broker answers, from librdkafka's statistics and error callbacks (served
+        by `consume`): False from an `_ALL_BROKERS_DOWN` or `_TRANSPORT` error, or statistics
+        without a broker up, until statistics show one up again or partitions are assigned."""
         return self._connected
 
     def subscribe(self, topics: Sequence[str], listener: RebalanceListener) -> None:
@@ -207,21 +148,30 @@ class KafkaConsumer:
                 if err.code() != KafkaError._PARTITION_EOF:
                     self.client_log.on_error(err)
                 continue
-            self._connected = True
-            out.append(_message(m))
+            out.append(message_from_kafka(m))
         return out
 
     def commit(self, offsets: Mapping[Partition, int]) -> list[Partition]:
         """Synchronously commit the next offset to read per partition; returns those that failed.
 
         A failed commit (for instance during a rebalance) is not fatal to at-least-once: the
-        partition's next owner re-reads from the last committed offset.
+        partition's next owner re-reads from the last committed offset. A commit without an
+        answer within `commit_timeout_s` raises CommitTimeoutError: librdkafka keeps retrying
+        a commit for minutes while the broker is gone, and the service must stop instead.
         """
         if not offsets:
             return []
         tps = [TopicPartition(p.topic, p.partition, o) for p, o in offsets.items()]
         try:
-            result = self._consumer.commit(offsets=tps, asynchronous=False) or []
+            result = bounded(
+                lambda: self._consumer.commit(offsets=tps, asynchronous=False) or [],
+                self.commit_timeout_s,
+                "rbc-commit",
+            )
+        except TimeoutError:
+            raise CommitTimeoutError(
+                f"commit of {len(tps)} partitions unanswered after {self.commit_timeout_s} s"
+            ) from None
         except KafkaException as exc:
             log.warning("kafka_commit_failed partitions=%d reason=%s", len(tps), exc)
             return list(offsets)
@@ -250,9 +200,28 @@ class KafkaConsumer:
                 lags[Partition(tp.topic, tp.partition)] = max(high - position, 0)
         return lags
 
-    def close(self) -> None:
-        """Leave the group. Commits nothing: whatever was not committed is read again."""
-        self._consumer.close()
+    def group_metadata(self) -> Any:
+        """This member's group metadata, for a transaction's offsets (`rbc1000.stream.transactions`)."""
+        return self._consumer.consumer_group_metadata()
+
+    def pause(self) -> None:
+        """Stop fetching every assigned partition; `consume` keeps the group membership alive
+        (librdkafka's poll interval) and returns nothing from paused partitions."""
+        if self.assigned:
+            self._consumer.pause([TopicPartition(p.topic, p.partition) for p in self.assigned])
+
+    def resume(self) -> None:
+        """Fetch the assigned partitions again, from the position after the last message returned."""
+        if self.assigned:
+            self._consumer.resume([TopicPartition(p.topic, p.partition) for p in self.assigned])
+
+    def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+        """Leave the group, waiting at most `timeout_s` (with the broker gone librdkafka would
+        wait much longer). Commits nothing: whatever was not committed is read again."""
+        try:
+            bounded(self._consumer.close, timeout_s, "rbc-close")
+        except TimeoutError:
+            log.error("consumer_close_timeout after_s=%s left_group=unknown", timeout_s)
 
 
 class KafkaProducer:
@@ -260,15 +229,28 @@ class KafkaProducer:
 
     librdkafka calls the delivery callback from `poll`/`flush` on this thread; the callback
     never raises: it records failures, and `flush` raises them as one `DeliveryError`.
+
+    A record refused as too large (`MSG_SIZE_TOO_LARGE`: by this client when it exceeds
+    `message_max_bytes`, or by the broker when it exceeds the topic's `max.message.bytes`)
+    is sent again in its `smaller` form; the broker refuses a whole batch, so a record
+    without a smaller form is sent again as it is. After `SIZE_ATTEMPTS` refusals a record is
+    a delivery failure like any other.
     """
 
-    def __init__(self, client_config: Mapping[str, str], linger_ms: int = 5) -> None:
+    SIZE_ATTEMPTS = 3
+
+    def __init__(
+        self, client_config: Mapping[str, str], linger_ms: int = 5, message_max_bytes: int | None = None
+    ) -> None:
         self.client_log = ClientLog("producer")
         config = client_settings(client_config, self.client_log)
         config.setdefault("linger.ms", linger_ms)
         config.update({"enable.idempotence": True, "acks": "all", "error_cb": self._on_error})
+        if message_max_bytes is not None:
+            config["message.max.bytes"] = message_max_bytes
         self._producer: Producer = make_client(Producer, config)
         self._failures: list[str] = []
+        self._resend: list[tuple[OutputRecord, Callable[[], None], int]] = []
         self.delivered = 0
 
     def _on_error(self, err: KafkaError) -> None:
@@ -276,16 +258,22 @@ class KafkaProducer:
             self._failures.append(f"fatal producer error {err.name()}: {err.str()}")
         self.client_log.on_error(err)
 
-    def produce(self, record: OutputRecord, on_delivered: Callable[[], None]) -> None:
+    def produce(self, record: OutputRecord, on_delivered: Callable[[], None], attempt: int = 1) -> None:
         """Queue one record; `on_delivered` runs once the broker has acknowledged it."""
 
         def callback(err: KafkaError | None, _msg: Any) -> None:
             try:
-                if err is not None:
+                if (
+                    err is not None
+                    and err.code() == KafkaError.MSG_SIZE_TOO_LARGE
+                    and attempt < self.SIZE_ATTEMPTS
+                ):
+                    self._resend.append((record, on_delivered, attempt))
+                elif err is not None:
                     self._failures.append(f"{record.topic}: {err.name()} {err.str()}")
-                    return
-                self.delivered += 1
-                on_delivered()
+                else:
+                    self.delivered += 1
+                    on_delivered()
             except Exception as exc:  # a raise here would vanish inside librdkafka
                 self._failures.append(f"{record.topic}: delivery callback failed: {exc!r}")
 
@@ -301,14 +289,33 @@ class KafkaProducer:
                 return
             except BufferError:
                 self._producer.poll(0.05)  # local queue full: let deliveries drain
+            except KafkaException as exc:
+                if not _too_large(exc) or record.smaller is None:
+                    raise
+                log.warning(
+                    "output_oversized topic=%s bytes=%d sent=smaller", record.topic, len(record.value)
+                )
+                record = record.smaller()
+
+    def _send_again(self) -> None:
+        """Produce the records refused as too large, in their smaller form when they have one."""
+        again, self._resend = self._resend, []
+        for record, on_delivered, attempt in again:
+            log.warning("output_oversized topic=%s bytes=%d sent=smaller", record.topic, len(record.value))
+            self.produce(record.smaller() if record.smaller else record, on_delivered, attempt + 1)
 
     def poll(self) -> None:
         """Serve delivery callbacks that are ready, without waiting."""
         self._producer.poll(0)
+        self._send_again()
 
     def flush(self, timeout_s: float) -> None:
         """Wait for every queued record; raise DeliveryError if any failed or is still queued."""
+        deadline = time.monotonic() + timeout_s
         remaining = self._producer.flush(timeout_s)
+        while self._resend:
+            self._send_again()
+            remaining = self._producer.flush(max(deadline - time.monotonic(), 0.5))
         failures, self._failures = self._failures, []
         if remaining:
             failures.append(f"{remaining} records not acknowledged within {timeout_s} s")
@@ -329,3 +336,16 @@ class KafkaProducer:
                     raise KafkaFatalError(
                         f"no broker answered within {timeout_s} s: {self.client_log.diagnosis()}"
                     ) from exc
+
+
+def _too_large(exc: KafkaException) -> bool:
+    err = exc.args[0] if exc.args else None
+    return isinstance(err, KafkaError) and err.code() == KafkaError.MSG_SIZE_TOO_LARGE
+
+
+def brokers_up(stats: Mapping[str, Any]) -> bool:
+    """Whether librdkafka's statistics show a real broker (not a logical or internal one) up."""
+    brokers = stats.get("brokers") or {}
+    return any(
+        b.get("state") == "UP" for b in brokers.values() if b.get("source") not in ("logical", "internal")
+    )

@@ -16,7 +16,8 @@ Outputs, per input message:
   message; a container can hold several alerts).
 
 Scored and labelling records carry the same `rbc.source.*` headers, so every output can be
-traced back to the input offset it came from.
+traced back to the input offset it came from. An output that would exceed `message_max_bytes`
+goes out without its packet, or as an `oversized` dead letter (`rbc1000.stream.outputs`).
 
 The pieces: `rbc1000.stream.batcher` collects a batch, `rbc1000.stream.decode_stage` decodes
 it on a thread of its own, `rbc1000.stream.outputs` builds the output records,
@@ -30,9 +31,10 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from rbc1000.alerts.alert import Alert, DecodeResult
+from rbc1000.alerts.alert import Alert, DecodeError, DecodeResult
 from rbc1000.alerts.framing import RecordFramer
 from rbc1000.alerts.native import BatchDecoder
 from rbc1000.model.decisions import (
@@ -43,7 +45,8 @@ from rbc1000.model.decisions import (
     ScoredAlert,
     score_batch,
 )
-from rbc1000.model.scoring import Scorer
+from rbc1000.model.set_reload import score_with_rollback
+from rbc1000.model.survey_models import Serving
 from rbc1000.ops.health import HealthState, NullHealth
 from rbc1000.ops.metrics import Metrics, NullMetrics
 from rbc1000.ops.settings import ServeSettings
@@ -56,45 +59,19 @@ from rbc1000.stream.decode_stage import (
     Record,
     TransientError,
 )
+from rbc1000.stream.failure_cap import capped
 from rbc1000.stream.housekeeping import FixedModel, Housekeeping, ModelPoller
 from rbc1000.stream.kafka_io import Message, MessageSink, MessageSource, OutputRecord, Partition
 from rbc1000.stream.offsets import OffsetTracker
-from rbc1000.stream.outputs import dead_letter_record, labelling_copy, scored_record
+from rbc1000.stream.outputs import dead_letter_record, labelling_record, scored_record
 from rbc1000.stream.records import scored_framer
+from rbc1000.stream.stats import StreamStats
+from rbc1000.stream.stop import StopFlag
+from rbc1000.stream.transactions import Committer, ConsumerCommitter
 
 __all__ = ["Collaborators", "StopFlag", "StreamProcessor", "StreamStats", "TransientError"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class StopFlag:
-    """Set from a signal handler; the loop finishes the batch in hand, commits and returns.
-
-    A second signal while draining raises KeyboardInterrupt: exit now, commit nothing more.
-    """
-
-    requested: bool = False
-
-    def set(self, *_: object) -> None:
-        if self.requested:
-            raise KeyboardInterrupt("second stop signal: leaving without a final commit")
-        self.requested = True
-
-
-@dataclass(slots=True)
-class StreamStats:
-    """Counts since start, logged periodically and returned by `run`."""
-
-    messages: int = 0
-    scored: int = 0
-    labelling: int = 0
-    dead_letters: int = 0
-    batches: int = 0
-    commits: int = 0
-
-    def line(self) -> str:
-        return " ".join(f"{name}={getattr(self, name)}" for name in self.__slots__)
 
 
 def _unlimited() -> LabellingLimiter:
@@ -110,7 +87,7 @@ class Collaborators:
     source: MessageSource
     sink: MessageSink
     decoder: BatchDecoder  # `rbc1000.alerts.native.make_batch_decoder`
-    scorer: Scorer  # the model to start with; a hot reload replaces it in the processor
+    scorer: Serving  # the model(s) to start with; a hot reload replaces them in the processor
     watcher: ModelPoller = field(default_factory=FixedModel)
     limiter: LabellingLimiter = field(default_factory=_unlimited)
     metrics: Metrics = field(default_factory=NullMetrics)
@@ -118,6 +95,7 @@ class Collaborators:
     stop: StopFlag = field(default_factory=StopFlag)
     clock: Callable[[], float] = time.monotonic
     framer: RecordFramer = field(default_factory=scored_framer)  # the output framing
+    committer: Committer | None = None  # None: the source commits (at least once)
 
 
 class StreamProcessor:
@@ -135,9 +113,12 @@ class StreamProcessor:
         self.parts = parts
         self.scorer = parts.scorer
         self.tracker = OffsetTracker()
+        self.committer: Committer = parts.committer or ConsumerCommitter(parts.source)
         self.stats = StreamStats()
         self._owned: set[Partition] = set()
         self._behind: InFlight | None = None  # consumed, decoding or decoded, not yet scored
+        self._live: list[InFlight] = []  # every batch submitted and not yet finished
+        self._rebalancing = False  # inside a rebalance callback, which must not poll the consumer
         self._decoding: DecodeAhead | None = None  # the decode thread, while `run` runs
         self.batcher = Batcher(
             parts.source,
@@ -167,7 +148,8 @@ class StreamProcessor:
         2. decode: the whole batch in one call, on the decode thread, into alert records and
            the model's input triplets (`rbc1000.stream.decode_stage`: a bad message or record
            becomes a typed failure headed for the dead-letter topic; only an unreachable
-           schema registry, which is no fault of the message, raises TransientError);
+           schema registry, which is no fault of the message, raises TransientError); while
+           it runs, the consumer keeps polling with its partitions paused (`Batcher.wait`);
         3. score: every triplet of the batch in one ONNX call
            (`rbc1000.model.decisions.score_batch`), deciding real / bogus / uncertain and labelling;
         4. produce: scored records, labelling copies and dead letters
@@ -175,7 +157,9 @@ class StreamProcessor:
            message that caused it;
         5. flush: wait until the broker acknowledged every output (raises DeliveryError);
         6. commit: per partition, the offset after the longest prefix of messages whose
-           outputs are all acknowledged.
+           outputs are all acknowledged, through the committer: the consumer's commit, or
+           under `--exactly-once` the offsets and the batch's outputs in one Kafka
+           transaction (`rbc1000.stream.transactions`).
 
         Batches overlap by one step: batch n+1 is consumed and decoded while batch n is
         scored and produced, and batch n is finished (steps 3 to 6) before batch n+2 is
@@ -195,7 +179,7 @@ class StreamProcessor:
                     # While a batch waits to be finished, start a new one only from what
                     # has arrived, so that waiting for input never holds up the one in hand.
                     batch = self.batcher.collect(0.0) if self._behind else self.batcher.collect()
-                    ahead = decoding.submit(batch, self._version()) if batch else None
+                    ahead = self._submit(decoding, batch) if batch else None
                     if self._behind is not None:
                         self._finish(self._behind)
                     self._behind = ahead
@@ -203,8 +187,12 @@ class StreamProcessor:
                     self._publish_decode()
                 if self._behind is not None:
                     self._finish(self._behind)
+        except BaseException:
+            self.committer.abort()  # exactly once: an open transaction's outputs stay invisible
+            raise
         finally:
             self._behind, self._decoding = None, None  # after a failure, a revocation must not finish it
+            self._live.clear()
         parts.sink.flush(settings.flush_timeout_s)
         self._commit()
         log.info("stream_stopped %s", self.stats.line())
@@ -215,27 +203,46 @@ class StreamProcessor:
         self._behind = None
         decoded = self._decoded(batch).without(batch.dropped)
         self.stats.messages += len(batch.kept_messages())
-        outcomes = score_with_fallback(  # 3. score
-            decoded.results, self.scorer, self.parts.limiter, self.parts.metrics, decoded.prepared
+        outcomes, self.scorer = score_with_rollback(  # 3. score (a bad reload is rolled back)
+            decoded.results,
+            self.scorer,
+            self.parts.limiter,
+            self.parts.metrics,
+            decoded.prepared,
+            score_with_fallback,
+            self.parts.watcher,
         )
         self._produce(batch.kept_messages(), decoded.records, outcomes)  # 4. produce
         self.parts.sink.flush(self.settings.flush_timeout_s)  # 5. flush
         self._commit()  # 6. commit
         self.stats.batches += 1
+        self._live.remove(batch)
+        elapsed = self.parts.clock() - batch.started
+        self.batcher.fit(len(batch.messages), elapsed, self.settings.batch_time_budget_s)
 
     # 2. decode ------------------------------------------------------------------------------
 
     def _version(self) -> str:
         return self.scorer.info.preprocessing_version
 
+    def _submit(self, decoding: DecodeAhead, batch: list[Message]) -> InFlight:
+        ahead = decoding.submit(batch, self._version(), self.parts.clock())
+        self._live.append(ahead)
+        return ahead
+
     def _decoded(self, batch: InFlight) -> DecodedMessages:
         """The batch's records and triplets once its decode is done; decoded again, on the
         decode thread, when a model reload since then wants another preprocessing version."""
-        decoded = batch.decoded.result()
+        decoded = self._wait(batch.decoded)
         if batch.version != self._version() and self._decoding is not None:
             log.info("decode_again reason=preprocessing_changed version=%s", self._version())
-            decoded = self._decoding.submit(batch.messages, self._version()).decoded.result()
+            decoded = self._wait(self._decoding.submit(batch.messages, self._version()).decoded)
         return decoded
+
+    def _wait(self, decoding: Future[DecodedMessages]) -> DecodedMessages:
+        """A decode's result; the consumer keeps polling (partitions paused) while it runs,
+        except inside a rebalance callback, where librdkafka must not be polled."""
+        return decoding.result() if self._rebalancing else self.batcher.wait(decoding)
 
     def _publish_decode(self) -> None:
         """Log and export the decode path, and who preprocesses, whenever the latter changes."""
@@ -251,7 +258,8 @@ class StreamProcessor:
 
     def _produce(self, batch: Sequence[Message], records: list[Record], outcomes: list[Outcome]) -> None:
         """The outputs of every record; then each message of the batch counts as processed."""
-        for record, outcome in zip(records, outcomes, strict=True):
+        cap = self.settings.max_dead_letters_per_message
+        for record, outcome in capped(records, outcomes, cap):
             if isinstance(outcome, ScoredAlert):
                 self._produce_scored(record.message, outcome)
             else:
@@ -260,11 +268,16 @@ class StreamProcessor:
             self.tracker.processed(message.source, message.offset)
 
     def _produce_scored(self, message: Message, scored: ScoredAlert) -> None:
+        if scored.p_real is None and not self.settings.publish_unscored:
+            return  # no verdict, and its readers cannot read a record without one: counted only
         record = scored_record(message, scored, self.scorer.info, self.settings, self.parts.framer)
         self._send(message, record, latency_from=message.timestamp_ms)
         self.stats.scored += 1
-        if scored.to_labelling:
-            self._send(message, labelling_copy(record, self.settings, self.parts.framer))
+        if scored.to_labelling:  # always with the packet: a labeller needs the stamps
+            labelling = labelling_record(
+                message, scored, self.scorer.info, record, self.settings, self.parts.framer
+            )
+            self._send(message, labelling)
             self.stats.labelling += 1
 
     def _produce_dead_letter(self, message: Message, reason: str, detail: str, record_index: int) -> None:
@@ -298,7 +311,7 @@ class StreamProcessor:
         offsets = self.tracker.committable(parts)
         if not offsets:
             return
-        failed = set(self.parts.source.commit(offsets))
+        failed = set(self.committer.commit(offsets))
         self.tracker.committed({p: o for p, o in offsets.items() if p not in failed})
         self.stats.commits += 1
 
@@ -314,8 +327,12 @@ class StreamProcessor:
     def on_revoke(self, partitions: list[Partition]) -> None:
         """Finish the batch in hand, commit the finished work of the revoked partitions, drop
         the rest of their messages."""
-        if self._behind is not None:
-            self._finish(self._behind)
+        self._rebalancing = True
+        try:
+            if self._behind is not None:
+                self._finish(self._behind)
+        finally:
+            self._rebalancing = False
         self.parts.sink.flush(self.settings.flush_timeout_s)
         self._commit(partitions)
         self._drop(set(partitions))
@@ -327,8 +344,8 @@ class StreamProcessor:
         log.warning("partitions_lost %s", _names(partitions))
 
     def _drop(self, parts: set[Partition]) -> None:
-        if self._behind is not None:
-            self._behind.dropped.update(parts)
+        for batch in self._live:
+            batch.dropped.update(parts)
         self.batcher.drop(parts)
         self.tracker.forget(parts)
         self._owned.difference_update(parts)
@@ -339,7 +356,7 @@ class StreamProcessor:
 
 def score_with_fallback(
     results: list[DecodeResult],
-    scorer: Scorer,
+    scorer: Serving,
     limiter: LabellingLimiter,
     metrics: Metrics,
     prepared: Prepared | None = None,
@@ -358,11 +375,22 @@ def score_with_fallback(
         try:
             outcomes.extend(score_batch([result], scorer, limiter, metrics, one))
         except Exception as exc:
-            failures.append(exc)
+            if isinstance(result, Alert) and not isinstance(one and one.rows[0], DecodeError):
+                failures.append(exc)  # a failure of the model, not of an alert it never saw
             outcomes.append(DeadLetter(Reason.SCORING_FAILED, repr(exc), 0))
-    if len(failures) > 1 and len(failures) == sum(isinstance(r, Alert) for r in results):
+    # Only alerts that reached the model count: one without cutouts or that failed to decode
+    # says nothing about the model, and must not turn a broken model into dead letters.
+    reached = len(failures) + sum(_reached_model(o) for o in outcomes)
+    if len(failures) > 1 and len(failures) == reached:
         raise RuntimeError(f"every alert of the batch failed to score: {failures[0]!r}")
     return outcomes
+
+
+def _reached_model(outcome: Outcome) -> bool:
+    """Whether the model gave this outcome a score (finite or not)."""
+    if isinstance(outcome, DeadLetter):
+        return outcome.reason == Reason.NONFINITE_SCORE
+    return isinstance(outcome, ScoredAlert) and outcome.p_real is not None
 
 
 def _names(partitions: Sequence[Partition]) -> str:

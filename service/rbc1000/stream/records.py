@@ -1,12 +1,13 @@
 """The scored record: what the service publishes for each alert, and how it is written.
 
-The schema is `schemas/scored/scored_alert.avsc` (scored schema 1.0). Two encodings:
+The schema is `schemas/scored/scored_alert.avsc` (scored schema 1.1; its README says what
+1.0 readers can read of it). Two encodings:
 
 - **Kafka** (scored and labelling topics): one record per message, in the output framing
   of `rbc1000.alerts.framing.RecordFramer`: `container` (default: an Avro object container
   with the schema inside, readable by any Avro library) or `confluent` (the 5-byte header
   with the id a schema registry returned for `<topic>-value`, then schemaless Avro).
-  `decode_kafka` reads either back. `SCORED_SCHEMA_ID` (30100) is the id of this schema in
+  `decode_kafka` reads either back. `SCORED_SCHEMA_ID` (30101) is the id of this schema in
   the project's local id convention (30000 + major*100 + minor), used where no registry is.
 - **Files** (`rbc score --out`): chosen by extension. `.avro`: an Avro object container file
   with the scored schema (packet bytes included unless turned off); `.csv` and `.jsonl`: the
@@ -28,6 +29,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 import fastavro
 from fastavro.write import Writer as AvroWriter
 
+from rbc1000.alerts.alert import Alert
 from rbc1000.alerts.framing import Framing, RecordFramer, read_framed
 from rbc1000.assets import scored_schema_path
 from rbc1000.model.contract import ModelInfo
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
     from rbc1000.model.decisions import ScoredAlert
 
 SCHEMA_PATH = scored_schema_path()
-SCORED_SCHEMA_ID = 30100
+SCORED_SCHEMA_ID = 30101
 ROW_FIELDS = (
     "alert_id",
     "object_id",
@@ -50,6 +52,16 @@ ROW_FIELDS = (
     "model_name",
     "model_version",
     "scored_at",
+    "survey_score",
+    "survey_score_name",
+    "survey_score_version",
+    "rb",
+    "selection_reason",
+)
+AVRO_FIELDS = (
+    *ROW_FIELDS[: ROW_FIELDS.index("scored_at") + 1],
+    "alert_packet",
+    *ROW_FIELDS[ROW_FIELDS.index("scored_at") + 1 :],
 )
 
 
@@ -75,19 +87,26 @@ class ScoredRecord:
     ra: float
     dec: float
     band: str
-    p_real: float
+    p_real: float | None
     decision: str
-    model_name: str
-    model_version: str
+    model_name: str | None
+    model_version: str | None
     scored_at: int
     alert_packet: bytes | None
+    survey_score: float | None = None
+    survey_score_name: str | None = None
+    survey_score_version: str | None = None
+    rb: float | None = None
+    selection_reason: str | None = None
 
     @classmethod
     def build(
         cls, scored: ScoredAlert, info: ModelInfo, packet: bytes | None, scored_at: int | None = None
     ) -> ScoredRecord:
-        """The record for `scored` by the model `info`; `packet` None leaves the bytes out."""
+        """The record for `scored`; `packet` None leaves the bytes out. The model named is the
+        one that scored the alert (`scored.model`, else `info`), none for an unscored alert."""
         alert = scored.alert
+        model = None if scored.p_real is None else (scored.model or info)
         return cls(
             alert_id=str(alert.alert_id),
             object_id=str(alert.object_id),
@@ -96,23 +115,40 @@ class ScoredRecord:
             ra=float(alert.ra),
             dec=float(alert.dec),
             band=str(alert.band),
-            p_real=float(scored.p_real),
+            p_real=None if scored.p_real is None else float(scored.p_real),
             decision=scored.decision,
-            model_name=info.name,
-            model_version=info.version,
+            model_name=None if model is None else model.name,
+            model_version=None if model is None else model.version,
             scored_at=now_ms() if scored_at is None else scored_at,
             alert_packet=packet,
+            survey_score=_optional_float(alert.survey_score),
+            survey_score_name=alert.survey_score_name if alert.survey_score is not None else None,
+            survey_score_version=survey_score_version(alert),
+            rb=_optional_float(alert.rb) if alert.survey == "ztf" else None,
+            selection_reason=scored.selection,
         )
 
     def avro(self) -> dict[str, Any]:
         """The record as a dict for fastavro."""
-        return {name: getattr(self, name) for name in (*ROW_FIELDS, "alert_packet")}
+        return {name: getattr(self, name) for name in AVRO_FIELDS}
 
     def row(self) -> dict[str, Any]:
         """The record for CSV/JSONL: no packet bytes, scored_at as an ISO-8601 UTC string."""
         out = {name: getattr(self, name) for name in ROW_FIELDS}
         out["scored_at"] = iso_utc(self.scored_at)
         return out
+
+
+def _optional_float(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def survey_score_version(alert: Alert) -> str | None:
+    """The version of the survey's own scorer, when the alert names it (ZTF only)."""
+    if alert.survey_score is None:
+        return None
+    version = {"drb": alert.drbversion, "rb": alert.rbversion}.get(alert.survey_score_name or "")
+    return version or None
 
 
 def iso_utc(ms: int) -> str:

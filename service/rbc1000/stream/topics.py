@@ -22,9 +22,17 @@ class TopicError(RuntimeError):
 
 
 def ensure_topics(
-    admin: AdminClient, topics: Sequence[str], settings: OutputTopicSettings, timeout_s: float = 30.0
+    admin: AdminClient,
+    topics: Sequence[str],
+    settings: OutputTopicSettings,
+    timeout_s: float = 30.0,
+    message_max_bytes: int | None = None,
 ) -> list[str]:
-    """Check that `topics` exist, creating the missing ones when allowed; the topics created."""
+    """Check that `topics` exist, creating the missing ones when allowed; the topics created.
+
+    A created topic takes `max.message.bytes` from `settings`, else `message_max_bytes` (the
+    producer's limit), so that what the producer accepts the topic accepts too.
+    """
     try:
         existing = set(admin.list_topics(timeout=timeout_s).topics)
     except KafkaException as exc:
@@ -37,12 +45,15 @@ def ensure_topics(
         )
     if not missing:
         return []
+    config = settings.topic_config()
+    if message_max_bytes is not None:
+        config.setdefault("max.message.bytes", str(message_max_bytes))
     new = [
         NewTopic(
             t,
             num_partitions=settings.partitions,
             replication_factor=settings.replication_factor,
-            config=settings.topic_config(),
+            config=config,
         )
         for t in missing
     ]
