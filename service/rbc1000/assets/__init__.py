@@ -1,4 +1,4 @@
-"""Files shipped inside the package: the Avro schemas and the default model with its card.
+"""Files shipped inside the package: the Avro schemas, the default model with its card, the canary.
 
 In a checkout, `schemas/` and `models/` at the repository root are the real folders and this
 package links to them; the wheel copies them in, so an installed `rbc1000` needs no checkout.
@@ -25,6 +25,11 @@ def schema_root() -> Path:
 def scored_schema_path() -> Path:
     """The Avro schema of the records the service publishes."""
     return schema_root() / "scored" / "scored_alert.avsc"
+
+
+def canary_path() -> Path:
+    """The canary set: real ZTF alerts with drb proxy labels (`canary/PROVENANCE.md`)."""
+    return _root() / "canary" / "canary.avro"
 
 
 def default_model_path() -> Path:

@@ -2,17 +2,24 @@
 
 An exported model has one input `triplets` float32 `[N, 3, 63, 63]` (the output of
 `rbc1000.model.preprocessing.make_triplet`, stacked) and one output `p_real` float32 `[N]`,
-plus string metadata under the keys below. The service refuses a model that breaks it,
-and one whose preprocessing version is not among `ACCEPTED_PREPROCESSING`: each accepted
-model is fed the triplets of its own version (`rbc1000.model.preprocessing.preprocess`).
+plus string metadata under the keys below. The batch dimension `N` must be dynamic (a
+symbolic name): the service scores batches of any size. The service refuses a model that
+breaks it, and one whose preprocessing version is not among `ACCEPTED_PREPROCESSING`: each
+accepted model is fed the triplets of its own version (`rbc1000.model.preprocessing.preprocess`).
+
+Two metadata records travel with the model and are parsed here: the per-survey policy
+(`rbc1000.model.policy`, `rbc.policy`; a model without one is read as legacy, ZTF only) and
+the quality gate it passed (`rbc1000.model.gate`, `rbc.gate`; None when it has none).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from rbc1000.model.gate import KEY_GATE, GateRecord, gate_from_metadata
+from rbc1000.model.policy import KEY_POLICY, ModelPolicy, PolicyError, policy_from_metadata
 from rbc1000.model.preprocessing import PREPROCESSING_VERSIONS
 
 INPUT_NAME = "triplets"
@@ -48,9 +55,21 @@ class ModelInfo:
     dataset_fingerprint: str = ""
     label_source: str = ""
     test_metrics_json: str = "{}"
+    # Parsed records; left out of equality and hashing (they hold dicts).
+    policy: ModelPolicy | None = field(default=None, compare=False)  # None: see serving_policy
+    gate: GateRecord | None = field(default=None, compare=False)
+
+    def serving_policy(self) -> ModelPolicy:
+        """The surveys this model may judge and how; a legacy model: ZTF with its global band."""
+        if self.policy is not None:
+            return self.policy
+        return policy_from_metadata({}, self.threshold, self.low_confidence)
 
     def to_metadata(self) -> dict[str, str]:
-        return {
+        extra = {} if self.policy is None or self.policy.legacy else {KEY_POLICY: self.policy.to_json()}
+        if self.gate is not None:
+            extra[KEY_GATE] = self.gate.to_json()
+        return extra | {
             KEY_NAME: self.name,
             KEY_VERSION: self.version,
             KEY_PREPROCESSING: self.preprocessing_version,
@@ -73,6 +92,10 @@ class ModelInfo:
             raise ContractError(f"unreadable threshold or low-confidence band: {exc}") from exc
         if not 0.0 <= low <= threshold <= high <= 1.0:
             raise ContractError(f"need 0 <= low {low} <= threshold {threshold} <= high {high} <= 1")
+        try:
+            policy = policy_from_metadata(meta, threshold, (low, high))
+        except PolicyError as exc:
+            raise ContractError(str(exc)) from exc
         return cls(
             name=meta[KEY_NAME],
             version=meta[KEY_VERSION],
@@ -82,6 +105,8 @@ class ModelInfo:
             dataset_fingerprint=meta.get(KEY_DATASET_FINGERPRINT, ""),
             label_source=meta.get(KEY_LABELS, ""),
             test_metrics_json=meta.get(KEY_TEST_METRICS, "{}"),
+            policy=policy,
+            gate=gate_from_metadata(meta),
         )
 
     def test_metrics(self) -> dict[str, Any]:

@@ -74,3 +74,8 @@ def gate_from_metadata(meta: dict[str, str]) -> GateRecord | None:
         return GateRecord.from_json(text)
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def gate_metadata(gate: GateRecord) -> dict[str, str]:
+    """The metadata entry that carries `gate` (export, retraining and the tests' model factory)."""
+    return {KEY_GATE: gate.to_json()}

@@ -136,3 +136,24 @@ def policy_from_metadata(meta: dict[str, str], threshold: float, band: tuple[flo
     evaluation = SurveyEvaluation(set_name="legacy: none recorded", fingerprint="", n=0, labels="unknown")
     legacy = SurveyPolicy(threshold=threshold, band=band, evaluation=evaluation)
     return ModelPolicy(surveys={s: legacy for s in LEGACY_SURVEYS}, legacy=True)
+
+
+def policy_metadata(policy: ModelPolicy, legacy_survey: str = LEGACY_SURVEYS[0]) -> dict[str, str]:
+    """The metadata entries that carry `policy`: `rbc.policy`, plus the global threshold and band.
+
+    The global keys (`rbc.threshold`, `rbc.low_confidence_band`) are those of `legacy_survey`
+    (else of the first survey), so a service that predates policies decides as this one would.
+    Training's export and the tests' model factory both write policies through this function.
+    """
+    from rbc1000.model.contract import KEY_LOW_CONFIDENCE, KEY_THRESHOLD
+
+    if not policy.surveys:
+        raise PolicyError(f"{KEY_POLICY} declares no survey")
+    for name, survey in policy.surveys.items():
+        survey.check(name)
+    chosen = policy.surveys.get(legacy_survey) or next(iter(policy.surveys.values()))
+    return {
+        KEY_POLICY: policy.to_json(),
+        KEY_THRESHOLD: repr(float(chosen.threshold)),
+        KEY_LOW_CONFIDENCE: json.dumps([float(v) for v in chosen.band]),
+    }

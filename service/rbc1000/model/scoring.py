@@ -12,8 +12,10 @@ With `io_binding`, `Scorer.score` runs through `rbc1000.model.binding.BoundRunne
 (preallocated buffers reused across batches, pinned host memory on CUDA); the scores are the same.
 
 `ModelWatcher` polls the model path between batches; a changed file is validated in full
+(and put through the service's admission check, `rbc1000.model.admission`, when given one)
 before it is handed over, and a bad one is refused, logged and counted while the old model
-keeps serving.
+keeps serving. The contract requires a dynamic batch dimension: a model exported with a fixed
+one would pass a smoke batch of its own size and fail on every other.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,6 +175,11 @@ def _check_contract(session: ort.InferenceSession, path: Path) -> ModelInfo:
     shape = list(inputs[0].shape)
     if len(shape) != 4 or [d for d in shape[1:]] != list(TRIPLET_SHAPE):
         raise ContractError(f"{path}: input shape {shape} is not [N, 3, 63, 63]")
+    if isinstance(shape[0], int):  # a symbolic name (or None) is dynamic
+        raise ContractError(
+            f"{path}: input batch dimension is fixed at {shape[0]}; the contract needs a dynamic N "
+            "(export with a dynamic batch axis)"
+        )
     outputs = [o.name for o in session.get_outputs()]
     if OUTPUT_NAME not in outputs:
         raise ContractError(f"{path}: no output {OUTPUT_NAME!r} among {outputs}")
@@ -203,9 +211,11 @@ class ModelWatcher:
         metrics: Metrics = NULL_METRICS,
         intra_op_threads: int = 0,
         io_binding: bool = False,
+        admit: Callable[[Scorer], None] | None = None,
     ) -> None:
         self.path = Path(path)
         self.provider: Provider = provider
+        self.admit = admit
         self.metrics = metrics
         self.intra_op_threads = intra_op_threads
         self.io_binding = io_binding
@@ -237,11 +247,13 @@ class ModelWatcher:
         self._seen_target = target
         try:
             scorer = Scorer.load(target, self.provider, self.intra_op_threads, self.io_binding)
+            if self._seen is not None and scorer.stamp.sha256 == self._seen.sha256:
+                self._seen = scorer.stamp  # same bytes, new mtime: nothing to swap
+                return None
+            if self.admit is not None:
+                self.admit(scorer)
         except (ContractError, ProviderError, OSError) as exc:
             self._refuse(st, exc)
-            return None
-        if self._seen is not None and scorer.stamp.sha256 == self._seen.sha256:
-            self._seen = scorer.stamp  # same bytes, new mtime: nothing to swap
             return None
         self._seen = scorer.stamp
         self.accepted += 1

@@ -39,11 +39,14 @@ class Highlights:
         self._heaps: dict[str, list[tuple[float, int, ScoredAlert]]] = {g: [] for g in GROUPS}
 
     def offer(self, scored: ScoredAlert) -> None:
-        """Consider one scored alert for the three groups."""
+        """Consider one scored alert for the three groups (an unscored one has no place)."""
+        p_real = scored.p_real
+        if p_real is None:
+            return
         keys = {
-            "most real": scored.p_real,
-            "most bogus": -scored.p_real,
-            "least sure": -abs(scored.p_real - self.threshold),
+            "most real": p_real,
+            "most bogus": -p_real,
+            "least sure": -abs(p_real - self.threshold),
         }
         for group, key in keys.items():
             heap = self._heaps[group]

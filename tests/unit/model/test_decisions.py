@@ -68,7 +68,7 @@ def test_outcomes_in_input_order_with_one_onnx_call(scorer: Scorer) -> None:
     expected = scorer.score(np.stack([triplet_from_cutouts(a.cutouts) for a in good]))
     for o, alert, p in zip((out[0], out[4]), good, expected.tolist(), strict=True):
         assert isinstance(o, ScoredAlert) and o.alert is alert
-        assert o.p_real == pytest.approx(p, abs=1e-6)
+        assert o.p_real is not None and o.p_real == pytest.approx(p, abs=1e-6)
         assert o.decision == decide(o.p_real, scorer.info)
 
 
@@ -125,7 +125,7 @@ def test_metrics_recorded(scorer: Scorer) -> None:
     assert get("rbc_alerts_dead_lettered_total", {"survey": "ztf", "reason": "missing_cutouts"}) == 1.0
     assert get("rbc_alerts_dead_lettered_total", {"survey": "unknown", "reason": "bad_avro"}) == 1.0
     assert get("rbc_batch_size_alerts_sum") == 3.0
-    assert get("rbc_p_real_count") == 1.0
+    assert get("rbc_p_real_count", {"survey": "ztf"}) == 1.0
     assert get("rbc_score_latency_seconds_count") == 1.0
 
 
@@ -133,7 +133,7 @@ def test_uncompressed_fits_also_scores(scorer: Scorer) -> None:
     img = np.random.default_rng(0).normal(0, 1, (63, 63))
     alert = make_alert(9, Cutouts(fits_stamp(img, False), fits_stamp(img, False), fits_stamp(img, False)))
     (out,) = score_batch([alert], scorer)
-    assert isinstance(out, ScoredAlert) and 0.0 <= out.p_real <= 1.0
+    assert isinstance(out, ScoredAlert) and out.p_real is not None and 0.0 <= out.p_real <= 1.0
 
 
 class BrokenScorer:
@@ -166,11 +166,11 @@ def test_nonfinite_scores_become_dead_letters_never_scored_records(scorer: Score
         letter = out[index]
         assert isinstance(letter, DeadLetter)
         assert (letter.reason, letter.index) == (Reason.NONFINITE_SCORE, index)
-    assert all(0.0 <= o.p_real <= 1.0 for o in out if isinstance(o, ScoredAlert))
+    assert all(o.p_real is not None and 0.0 <= o.p_real <= 1.0 for o in out if isinstance(o, ScoredAlert))
     get = metrics.registry.get_sample_value
     assert get("rbc_alerts_dead_lettered_total", {"survey": "ztf", "reason": "nonfinite_score"}) == 3.0
     assert get("rbc_alerts_scored_total", {"survey": "ztf", "decision": "real"}) == 2.0
-    assert get("rbc_p_real_count") == 2.0
+    assert get("rbc_p_real_count", {"survey": "ztf"}) == 2.0
 
 
 def test_alerts_are_preprocessed_with_the_models_version(scorer: Scorer) -> None:

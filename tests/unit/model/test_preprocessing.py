@@ -103,7 +103,9 @@ def test_sentinel_alerts_give_finite_triplets_with_masked_pixels_zero(vendored_a
 def test_sentinel_alerts_score_finite_with_the_default_model(vendored_alerts: Path) -> None:
     scorer = Scorer.load(DEFAULT_MODEL, "cpu")
     outcomes = score_batch(list(_sentinel_alerts(vendored_alerts)), scorer)
-    assert all(isinstance(o, ScoredAlert) and np.isfinite(o.p_real) for o in outcomes)
+    assert all(
+        isinstance(o, ScoredAlert) and o.p_real is not None and np.isfinite(o.p_real) for o in outcomes
+    )
 
 
 def test_output_is_float32_finite_and_63x63() -> None:
