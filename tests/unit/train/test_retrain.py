@@ -97,6 +97,8 @@ def test_gate_refuses_undertrained_challenger_and_current_stays(tmp_path: Path, 
     assert outcome["status"] == "kept" and outcome["promoted"] is False
     assert outcome["challenger_roc_auc"] < outcome["champion_roc_auc"] - 0.01
     assert any("failed" in reason for reason in outcome["reasons"])
+    export_gate = outcome["gate"]["extra"]["export_gate"]  # the challenger went through export's path
+    assert export_gate["extra"]["stage"] == "export" and export_gate["reasons"]
     assert registry.current_version() == "v1"
     assert [v.version for v in registry.versions()] == ["v1"]
     report = registry.root / "runs" / outcome["run_id"]

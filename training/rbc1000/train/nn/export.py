@@ -128,10 +128,18 @@ def check_parity(
     return diff
 
 
-def export_model(net: nn.Module, info: ModelInfo, parity_x: np.ndarray, out: Path) -> float:
-    """Export, check and save; returns the parity max abs difference."""
+def checked_graph(net: nn.Module, info: ModelInfo, parity_x: np.ndarray) -> tuple[onnx.ModelProto, float]:
+    """The uncalibrated graph with `info`'s metadata, checked against PyTorch on up to 256 samples.
+
+    Calibration, policy and gate come next (`rbc1000.train.calibration.validate`).
+    """
     model = with_metadata(to_onnx_bytes(net.eval()), info)
-    diff = check_parity(model, net, parity_x[:256])
+    return model, check_parity(model, net, parity_x[:256])
+
+
+def export_model(net: nn.Module, info: ModelInfo, parity_x: np.ndarray, out: Path) -> float:
+    """Export, check and save without calibration or policy; returns the parity max abs difference."""
+    model, diff = checked_graph(net, info, parity_x)
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(out))
     return diff

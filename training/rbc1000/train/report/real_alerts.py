@@ -29,6 +29,7 @@ class AlertFacts:
     rb: float  # NaN when absent
     drb: float  # NaN when absent or unversioned
     masked: bool
+    object_id: str = ""  # the survey's object (ZTF objectId); "" when unknown
 
 
 def _has_mask(stamp: np.ndarray) -> bool:
@@ -48,7 +49,7 @@ def alert_facts(paths: Iterable[str | Path]) -> dict[str, AlertFacts]:
         rb = item.alert.rb
         masked = any(_has_mask(s) for s in (item.science, item.reference, item.difference))
         facts[f"{item.alert.survey}:{item.alert.alert_id}"] = AlertFacts(
-            np.nan if rb is None else float(rb), np.nan if drb is None else drb, masked
+            np.nan if rb is None else float(rb), np.nan if drb is None else drb, masked, item.alert.object_id
         )
     return facts
 

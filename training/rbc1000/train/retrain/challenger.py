@@ -1,5 +1,12 @@
 """Train the challenger by the RB-C1000 stages and export it in the service's ONNX contract.
 
+The export is `rbc-train export`'s: calibration, per-survey policy and the export gate come
+from `rbc1000.train.calibration.validate`, fitted and measured on the job's evaluation set
+(split in halves by alert), with surveys that cannot be validated left undeclared. The job's
+gate then compares champion and challenger on the whole evaluation set, the calibration half
+included, so the challenger's ECE there is somewhat optimistic; the export's own figures (in
+the job's gate record, `extra.export_gate`) are on the evaluation half alone.
+
 How the human labels map onto the paper's stages: they are the experts' labels. The labelling
 topic already carries the alerts the champion was least sure of (the paper's ALS selection),
 so the job gives every training label to the run: the ITS stage trains on M of them, the K
@@ -20,10 +27,12 @@ import torch
 
 from rbc1000.model.contract import ModelInfo
 from rbc1000.model.gate import KEY_GATE, GateRecord
+from rbc1000.train.calibration.holdout import SurveyAlerts
+from rbc1000.train.calibration.validate import validate_model
 from rbc1000.train.data.dataset import TripletDataset
 from rbc1000.train.method.config import RunConfig, load_config
 from rbc1000.train.method.stages import PARITY_FILE, run_pipeline, stage_dir
-from rbc1000.train.nn.export import choose_band, choose_threshold, export_model, metrics_json
+from rbc1000.train.nn.export import checked_graph, choose_band, choose_threshold, metrics_json
 from rbc1000.train.nn.networks import build_model
 from rbc1000.train.retrain.settings import RetrainSettings
 
@@ -37,6 +46,7 @@ class Challenger:
     model: bytes
     info: ModelInfo
     stages: list[dict[str, Any]]
+    export_gate: GateRecord | None = None  # the export's own gate (calibration and policy evidence)
 
 
 def run_config(settings: RetrainSettings, n_pool: int, run_dir: Path, datasets: list[str]) -> RunConfig:
@@ -83,9 +93,31 @@ def train_challenger(
         label_source=label_source,
         test_metrics_json=metrics_json(last.test_metrics, "evaluation set", last.key),
     )
+    model, _ = checked_graph(net, info, np.load(run_dir / PARITY_FILE))
+    validated = validate_model(model, info, evaluation_alerts(ds), strict=False)
     out = run_dir / CHALLENGER_FILE
-    export_model(net, info, np.load(run_dir / PARITY_FILE), out)
-    return Challenger(out.read_bytes(), info, [asdict(r) for r in records])
+    onnx.save(validated.model, str(out))
+    return Challenger(out.read_bytes(), validated.info, [asdict(r) for r in records], validated.gate)
+
+
+def evaluation_alerts(ds: TripletDataset) -> list[SurveyAlerts]:
+    """The evaluation set (`ds`'s test split, human-labelled alerts no stage trains on), per survey.
+
+    The retraining job does not keep the packets' object ids, so each alert is its own object
+    in the calibration/evaluation split.
+    """
+    held = ds.split("test") if "test" in ds.splits else ds.subset(np.arange(0))
+    ids = held.ids.astype(str)
+    surveys = sorted({i.split(":", 1)[0] for i in ids if ":" in i})
+    out = []
+    for survey in surveys:
+        keep = np.flatnonzero([i.startswith(f"{survey}:") for i in ids])
+        part = held.subset(keep)
+        labels = "human labels" if not part.proxy.any() else "human and proxy labels"
+        out.append(
+            SurveyAlerts(survey, f"{survey}: retraining evaluation set", labels, ids[keep], part.x, part.y)
+        )
+    return out
 
 
 def with_gate(model: bytes, gate: GateRecord) -> bytes:

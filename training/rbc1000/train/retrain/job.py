@@ -184,7 +184,7 @@ def _gate(
         champion=comparison["champion"],
         parent=champion,
         decided_at=now_iso(),
-        extra={"service_load_check": "passed"},
+        extra={"service_load_check": "passed", **_export_evidence(challenger)},
     )
     lineage = _lineage(c.settings, c.snapshot, c.cfg, c.ds, gate, c.n_trained)
     outcome = {**base, **_figures(comparison), "challenger_version": version, "gate": asdict(gate)}
@@ -196,6 +196,11 @@ def _gate(
         return {**outcome, "status": "promoted", "promoted": True}
     log.info("retrain_kept champion=%s %s", champion, "; ".join(reasons))
     return {**outcome, "status": "kept", "challenger_version": None, "refused_challenger": version}
+
+
+def _export_evidence(challenger: Challenger) -> dict[str, Any]:
+    """The challenger's export gate (calibration and per-survey evaluation), kept beside the job's."""
+    return {"export_gate": asdict(challenger.export_gate)} if challenger.export_gate else {}
 
 
 def _too_few(settings: RetrainSettings, split: Any) -> str | None:
