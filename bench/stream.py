@@ -9,16 +9,20 @@ Per round, with fresh uuid topics and a fresh `rbc serve` process (the real CLI)
    second input topic the same process consumes; an alert's latency is the broker append
    time of its scored record (the scored topic uses LogAppendTime) minus the create time of
    its input message (stamped by the replaying producer), i.e. produced -> available
-   downstream, through decode, preprocessing, batched ONNX scoring, produce and ack.
+   downstream, through decode, preprocessing, batched ONNX scoring, produce and ack. The
+   rate the replaying producer actually achieved is reported beside the rate offered.
 
 The figures of each round are kept; the printed JSON reports their medians, beside the
 no-Kafka baseline of the same round: the same batch decode (`--decode-path`), triplets and
-batched ONNX scoring in one process, as the service's loop does them. Needs a broker:
-`deploy/kafka/kafka.sh start` (the address is read from `$RBC_KAFKA_WORK/bootstrap`, by
-default deploy/kafka/.work/bootstrap).
+batched ONNX scoring in one process, as the service's loop does them. `--intra-op-threads
+1,2` compares ONNX Runtime thread counts: each round runs every value in turn, so on a
+machine whose load moves they share it; the JSON then has one summary per value. `--quick`
+(300 alerts, 4 s at the offered rate, one round) checks that the benchmark runs; it measures
+nothing worth quoting. Needs a broker: `deploy/kafka/kafka.sh start` (the address is read
+from `$RBC_KAFKA_WORK/bootstrap`, by default deploy/kafka/.work/bootstrap).
 
     python bench/stream.py [--alerts DIR] [--n 3000] [--rate 250] [--seconds 15] [--rounds 3]
-                           [--decode-path auto|native|python]
+                           [--decode-path auto|native|python] [--intra-op-threads 1[,2]] [--quick]
 """
 
 from __future__ import annotations
@@ -81,7 +85,7 @@ def publish(bootstrap: str, topic: str, packets: list[bytes], n: int, rate: floa
 
 
 def start_serve(
-    bootstrap: str, names: dict[str, str], model: Path, port: int, args: argparse.Namespace, log: Path
+    bootstrap: str, names: dict[str, str], port: int, args: argparse.Namespace, threads: int, log: Path
 ) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RBC_")}
     env.update(
@@ -92,15 +96,19 @@ def start_serve(
             "RBC_SCORED_TOPIC": names["scored"],
             "RBC_LABELLING_TOPIC": names["labelling"],
             "RBC_DEAD_LETTER_TOPIC": names["dead"],
-            "RBC_MODEL_PATH": str(model),
+            "RBC_MODEL_PATH": str(args.model),
             "RBC_PROVIDER": "cpu",
             "RBC_BATCH_SIZE": str(args.batch_size),
-            "RBC_INTRA_OP_THREADS": str(args.intra_op_threads),
+            "RBC_INTRA_OP_THREADS": str(threads),
             "RBC_DECODE_PATH": args.decode_path,
             "RBC_METRICS_HOST": "127.0.0.1",
             "RBC_METRICS_PORT": str(port),
         }
     )
+    if args.allow_ungated:
+        env["RBC_ALLOW_UNGATED"] = "true"
+    if args.no_packet:
+        env["RBC_INCLUDE_PACKET"] = "false"
     rbc = Path(sys.executable).parent / "rbc"
     return subprocess.Popen(
         [str(rbc), "serve"], env=env, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT
@@ -153,14 +161,14 @@ def scored_times(bootstrap: str, topic: str, expected: int, timeout_s: float) ->
 
 
 def one_round(
-    bootstrap: str, packets: list[bytes], args: argparse.Namespace, work: Path, index: int
+    bootstrap: str, packets: list[bytes], args: argparse.Namespace, threads: int, log: Path
 ) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     names = {k: f"bench-{k}-{tag}" for k in ("tput", "lat", "scored", "labelling", "dead", "group")}
     create_topics(bootstrap, names)
     publish(bootstrap, names["tput"], packets, args.n, rate=0)
     port = 20000 + int(tag, 16) % 20000
-    proc = start_serve(bootstrap, names, args.model, port, args, work / f"serve-{index}.log")
+    proc = start_serve(bootstrap, names, port, args, threads, log)
     try:
         ready = wait_ready(port, proc)
         wait_count(bootstrap, names["scored"], args.n, timeout_s=600)
@@ -171,6 +179,7 @@ def one_round(
         last_tput = max(t for topic, _, t in records if topic == names["tput"])
         alerts_per_s = args.n / (last_tput / 1000 - ready)
         lat = np.array([(t - created) / 1000 for topic, created, t in records if topic == names["lat"]])
+        offered = sorted(created for topic, created, _ in records if topic == names["lat"])
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
@@ -180,10 +189,11 @@ def one_round(
         "p50_latency_s": round(float(np.percentile(lat, 50)), 4),
         "p99_latency_s": round(float(np.percentile(lat, 99)), 4),
         "latency_alerts": len(lat),
+        "achieved_rate_per_s": round((len(offered) - 1) / max((offered[-1] - offered[0]) / 1000, 1e-3), 1),
     }
 
 
-def in_process_rate(packets: list[bytes], args: argparse.Namespace) -> float:
+def in_process_rate(packets: list[bytes], args: argparse.Namespace, threads: int) -> float:
     """Baseline: the same batch decode, triplets and batched ONNX scoring of N alerts in one
     process and one thread with no Kafka at all, alerts/s."""
     from rbc1000.alerts.native import make_batch_decoder
@@ -191,7 +201,7 @@ def in_process_rate(packets: list[bytes], args: argparse.Namespace) -> float:
     from rbc1000.model.scoring import Scorer
 
     decoder = make_batch_decoder(args.decode_path)
-    scorer = Scorer.load(args.model, "cpu", args.intra_op_threads)
+    scorer = Scorer.load(args.model, "cpu", threads)
     version = scorer.info.preprocessing_version
     stream = [packets[i % len(packets)] for i in range(args.n)]
     started = time.perf_counter()
@@ -203,6 +213,14 @@ def in_process_rate(packets: list[bytes], args: argparse.Namespace) -> float:
     return rate
 
 
+def thread_counts(text: str) -> list[int]:
+    """`1` or `1,2`: the ONNX Runtime thread counts to run, each >= 0."""
+    counts = [int(v) for v in text.split(",") if v.strip()]
+    if not counts or min(counts) < 0:
+        raise argparse.ArgumentTypeError(f"need counts >= 0 separated by commas, got {text!r}")
+    return counts
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -211,7 +229,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--bootstrap")
     parser.add_argument("--n", type=int, default=3000, help="alerts for the throughput phase")
-    parser.add_argument("--rate", type=float, default=250.0, help="offered alerts/s, latency")
+    parser.add_argument("--rate", type=float, default=250.0, help="offered alerts/s, latency phase")
     parser.add_argument("--seconds", type=float, default=15.0, help="latency phase duration")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256)
@@ -220,11 +238,42 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--intra-op-threads",
-        type=int,
-        default=1,
-        help="ONNX Runtime threads of the service (1, its default; 0: ORT's choice)",
+        type=thread_counts,
+        default=[1],
+        help="ONNX Runtime threads of the service (1, its default; 0: ORT's choice); several "
+        "separated by commas (1,2) are run in turn within each round",
     )
-    return parser.parse_args()
+    parser.add_argument(
+        "--allow-ungated", action="store_true", help="serve a model without a passed gate record"
+    )
+    parser.add_argument(
+        "--no-packet",
+        action="store_true",
+        help="scored records without the original packet (the service's --no-packet): "
+        "shows what copying each packet back through the broker costs",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a short check that it runs: 300 alerts, 4 s, 1 round"
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.n, args.seconds, args.rounds = min(args.n, 300), min(args.seconds, 4.0), 1
+    return args
+
+
+def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The medians of one configuration's rounds, and the rounds."""
+    alerts_per_s = statistics.median(r["alerts_per_s"] for r in rounds)
+    baseline = statistics.median(r["baseline_no_kafka_alerts_per_s"] for r in rounds)
+    return {
+        "alerts_per_s": alerts_per_s,
+        "baseline_no_kafka_alerts_per_s": baseline,
+        "ratio_to_baseline": round(alerts_per_s / baseline, 3),
+        "p50_latency_s": statistics.median(r["p50_latency_s"] for r in rounds),
+        "p99_latency_s": statistics.median(r["p99_latency_s"] for r in rounds),
+        "achieved_rate_per_s": statistics.median(r["achieved_rate_per_s"] for r in rounds),
+        "rounds": rounds,
+    }
 
 
 def main() -> None:
@@ -233,41 +282,39 @@ def main() -> None:
     packets = load_alerts(args.alerts)
     work = ROOT / ".cache" / "bench-stream"
     work.mkdir(parents=True, exist_ok=True)
-    rounds = []
+    rounds: dict[int, list[dict[str, Any]]] = {t: [] for t in args.intra_op_threads}
     for i in range(args.rounds):
-        rounds.append(one_round(bootstrap, packets, args, work, i))
-        rounds[-1]["baseline_no_kafka_alerts_per_s"] = round(in_process_rate(packets, args), 1)
-        print(f"round {i + 1}/{args.rounds}: {rounds[-1]}", file=sys.stderr)
+        for threads in rounds:  # every configuration within the round: they share its load
+            result = one_round(bootstrap, packets, args, threads, work / f"serve-{i}-t{threads}.log")
+            result["baseline_no_kafka_alerts_per_s"] = round(in_process_rate(packets, args, threads), 1)
+            result["load_average_1m"] = round(os.getloadavg()[0], 2)
+            rounds[threads].append(result)
+            print(f"round {i + 1}/{args.rounds} intra_op_threads={threads}: {result}", file=sys.stderr)
     from rbc1000.model.scoring import Scorer
 
     scorer = Scorer.load(args.model, "cpu")
-    alerts_per_s = statistics.median(r["alerts_per_s"] for r in rounds)
-    baseline = statistics.median(r["baseline_no_kafka_alerts_per_s"] for r in rounds)
-    print(
-        json.dumps(
-            {
-                "alerts_per_s": alerts_per_s,
-                "baseline_no_kafka_alerts_per_s": baseline,
-                "ratio_to_baseline": round(alerts_per_s / baseline, 3),
-                "p50_latency_s": statistics.median(r["p50_latency_s"] for r in rounds),
-                "p99_latency_s": statistics.median(r["p99_latency_s"] for r in rounds),
-                "statistic": f"median of {args.rounds} rounds",
-                "throughput_alerts": args.n,
-                "offered_rate_per_s": args.rate,
-                "latency_seconds_per_round": args.seconds,
-                "batch_size": args.batch_size,
-                "decode_path": args.decode_path,
-                "intra_op_threads": args.intra_op_threads,
-                "model": f"{scorer.info.name} {scorer.info.version}",
-                "provider": scorer.provider,
-                "alerts_source": str(args.alerts),
-                "distinct_packets": len(packets),
-                "cpu_cores": os.cpu_count(),
-                "load_average_1m": round(os.getloadavg()[0], 2),
-                "rounds": rounds,
-            }
-        )
-    )
+    summaries = {t: summarise(r) for t, r in rounds.items()}
+    common = {
+        "statistic": f"median of {args.rounds} rounds",
+        "throughput_alerts": args.n,
+        "offered_rate_per_s": args.rate,
+        "latency_seconds_per_round": args.seconds,
+        "batch_size": args.batch_size,
+        "decode_path": args.decode_path,
+        "include_packet": not args.no_packet,
+        "model": f"{scorer.info.name} {scorer.info.version}",
+        "provider": scorer.provider,
+        "alerts_source": str(args.alerts),
+        "distinct_packets": len(packets),
+        "cpu_cores": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+    if len(summaries) == 1:
+        ((threads, summary),) = summaries.items()
+        report = summary | common | {"intra_op_threads": threads}
+    else:
+        report = common | {"by_intra_op_threads": {str(t): s for t, s in summaries.items()}}
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":
