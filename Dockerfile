@@ -167,7 +167,11 @@ CMD ["serve"]
 FROM app AS runtime
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /app/models /app/models
-ENV RBC_METRICS_PORT=9108
+# The service binds loopback unless told otherwise; in a container that would hide /metrics
+# and the probes from everything outside it, so the image opens it on every interface and
+# leaves publishing it to the runtime (compose publishes on 127.0.0.1 only).
+ENV RBC_METRICS_HOST=0.0.0.0 \
+    RBC_METRICS_PORT=9108
 USER 10001
 EXPOSE 9108
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \

@@ -156,7 +156,28 @@ def test_compose_file_suits_compose_v2_and_docker_compose_1_29() -> None:
     for name, service in compose["services"].items():
         assert "image" in service, f"{name}: an image name, so a built image is reused"
         for port in service.get("ports", []):
-            assert re.fullmatch(r"\$\{RBC_PORT_[A-Z_]+:-\d+\}:\d+", str(port)), port
+            assert re.fullmatch(PUBLISHED, str(port)), port
+
+
+PUBLISHED = r"\$\{RBC_PUBLISH_HOST:-127\.0\.0\.1\}:\$\{RBC_PORT_[A-Z_]+:-\d+\}:\d+"
+
+
+def test_compose_publishes_on_loopback_only_unless_told() -> None:
+    """Nothing in the stack has a password: by default no other machine may reach any of it."""
+    services = _compose()["services"]
+    published = [str(p) for s in services.values() for p in s.get("ports", [])]
+    assert len(published) == 6
+    defaults = [re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", p) for p in published]
+    assert all(d.startswith("127.0.0.1:") for d in defaults), defaults
+    assert "RBC_PUBLISH_HOST" in (DEPLOY / "docker-compose.yml").read_text().split("services:")[0]
+
+
+def test_image_and_compose_open_the_metrics_server_inside_the_container() -> None:
+    """The service binds 127.0.0.1 by default; in a container that hides it from probes."""
+    runtime = DOCKERFILE.read_text().split("AS runtime")[1]
+    assert re.search(r"^ENV RBC_METRICS_HOST=0\.0\.0\.0", runtime, re.M)
+    for name in ("rbc", "rbc-gpu"):
+        assert _compose()["services"][name]["environment"]["RBC_METRICS_HOST"] == "0.0.0.0"
 
 
 @pytest.mark.parametrize("name", ["rbc", "rbc-gpu"])

@@ -109,6 +109,7 @@ def test_scoring_pods_probe_health_and_read_settings_from_the_configmap(profile:
     config = _kind(objects, "ConfigMap")[0]
     assert container["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
     assert not any("PASSWORD" in key for key in config["data"]), "secrets belong in Secrets"
+    assert config["data"]["RBC_METRICS_HOST"] == "0.0.0.0"  # the service's default is loopback
     assert container["securityContext"]["runAsNonRoot"] is True
 
 

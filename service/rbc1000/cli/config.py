@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, SecretStr
 
+from rbc1000.cli.model_flag import add_model_flag
 from rbc1000.ops.cli_flags import add_settings_flags, given_flags
 from rbc1000.ops.settings import CONFIG_HELP, ServeSettings, settings_or_error
 
@@ -24,6 +25,7 @@ from rbc1000.ops.settings import CONFIG_HELP, ServeSettings, settings_or_error
 def configure(parser: argparse.ArgumentParser) -> None:
     """`show`, then the flags of `rbc serve`."""
     parser.add_argument("action", choices=["show"], help="show: print the effective settings")
+    add_model_flag(parser)
     add_settings_flags(parser, ServeSettings, config_help=CONFIG_HELP)
 
 

@@ -32,10 +32,14 @@ from tqdm import tqdm
 from rbc1000.alerts.alert import Alert, DecodeError, DecodeFailure
 from rbc1000.alerts.native import BatchDecoder, DecodedItem, DecodePathError, make_batch_decoder
 from rbc1000.alerts.sources import Packet, SourcedResult, SourceError, iter_packets
+from rbc1000.cli.model_flag import add_model_flag
+from rbc1000.model.admission import check_gate
 from rbc1000.model.contract import ContractError
-from rbc1000.model.decisions import DeadLetter, Prepared, ScoredAlert, score_batch
+from rbc1000.model.decisions import DECISIONS, UNSCORED, DeadLetter, Prepared, ScoredAlert, score_batch
 from rbc1000.model.providers import ProviderError
 from rbc1000.model.scoring import Scorer
+from rbc1000.model.set_reload import check_plan
+from rbc1000.model.survey_models import ModelPlan, Serving, as_model_set
 from rbc1000.ops.cli_flags import UsageError, add_settings_flags, given_flags
 from rbc1000.ops.settings import ScoreSettings, settings_or_error
 from rbc1000.stream.records import FORMATS, ScoredRecord, now_ms, open_writer
@@ -56,22 +60,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help=f"scored output file; format by extension: {', '.join(FORMATS)}",
     )
+    add_model_flag(parser)
     add_settings_flags(parser, ScoreSettings)
 
 
 def run(args: argparse.Namespace) -> int:
     """Score the files and print the summary; a usage error for a missing or refused model."""
     settings = settings_or_error(ScoreSettings, given_flags(args, ScoreSettings))
-    if not settings.model_path.is_file():
-        raise UsageError(
-            f"model file {settings.model_path} not found; pass --model, or train and export "
-            "one with `rbc-train run` and `rbc-train export`"
-        )
+    plan = ModelPlan(settings.bare_model(), settings.survey_models)
+    for path in plan.paths():
+        if not path.is_file():
+            raise UsageError(
+                f"model file {path} not found; pass --model, or train and export "
+                "one with `rbc-train run` and `rbc-train export`"
+            )
+
+    def load(path: Path) -> Scorer:
+        scorer = Scorer.load(path, settings.provider, settings.intra_op_threads, settings.io_binding)
+        check_gate(scorer, allow_ungated=True)  # files are scored anyway; an ungated model is said
+        return scorer
+
     try:
-        decoder = make_batch_decoder(settings.decode_path)
-        scorer = Scorer.load(
-            settings.model_path, settings.provider, settings.intra_op_threads, settings.io_binding
-        )
+        decoder = make_batch_decoder(settings.decode_path, limits=settings.decode_limits)
+        scorer = check_plan(plan, load)
     except (ContractError, ProviderError, DecodePathError) as exc:
         raise UsageError(str(exc)) from None
     try:
@@ -122,7 +133,7 @@ class Tally:
     errors: Counter[str] = field(default_factory=Counter)
     surveys: dict[str, Counter[str]] = field(default_factory=dict)
 
-    def add(self, survey: str, kind: str) -> None:
+    def add(self, survey: str, kind: str) -> None:  # kind: scored, unscored or dead_lettered
         self.surveys.setdefault(survey, Counter())[kind] += 1
 
 
@@ -170,7 +181,7 @@ def decoded_batches(
 def score_files(
     paths: list[str],
     out: Path,
-    scorer: Scorer,
+    scorer: Serving,
     batch_size: int,
     include_packets: bool = True,
     gallery_k: int = 4,
@@ -224,6 +235,9 @@ def score_files(
 
 def _count_scored(scored: ScoredAlert, tally: Tally, highlights: Any) -> None:
     tally.decisions[scored.decision] += 1
+    if scored.p_real is None:  # no model judges its survey: no verdict, no place in the gallery
+        tally.add(scored.alert.survey, "unscored")
+        return
     tally.add(scored.alert.survey, "scored")
     if highlights is not None:
         highlights.offer(scored)
@@ -245,25 +259,32 @@ def _write_dead_letter(fo: IO[str], item: SourcedResult, dead: DeadLetter, tally
     tally.add(alert.survey if alert is not None else "unknown", "dead_lettered")
 
 
-def _summary(tally: Tally, scorer: Scorer, seconds: float, files: dict[str, Path]) -> dict[str, Any]:
-    scored = sum(tally.decisions.values())
+def _summary(tally: Tally, scorer: Serving, seconds: float, files: dict[str, Path]) -> dict[str, Any]:
+    models = as_model_set(scorer)
+    unscored = tally.decisions.get(UNSCORED, 0)
+    scored = sum(tally.decisions.values()) - unscored
     dead = sum(tally.errors.values())
     return {
         "model": {
-            "name": scorer.info.name,
-            "version": scorer.info.version,
-            "provider": scorer.provider,
-            "path": str(scorer.path),
+            "name": models.info.name,
+            "version": models.info.version,
+            "provider": models.provider,
+            "path": str(models.primary.path),
+        },
+        "models_by_survey": {
+            s: {"name": m.info.name, "version": m.info.version, "path": str(m.path)}
+            for s, m in sorted(models.by_survey.items())
         },
         "packets": tally.packets,
-        "records": scored + dead,
+        "records": scored + unscored + dead,
         "scored": scored,
+        "unscored": unscored,
         "dead_lettered": dead,
-        "decisions": {d: tally.decisions.get(d, 0) for d in ("real", "bogus", "uncertain")},
+        "decisions": {d: tally.decisions.get(d, 0) for d in (*DECISIONS, UNSCORED)},
         "surveys": {s: dict(c) for s, c in sorted(tally.surveys.items())},
         "errors": dict(tally.errors.most_common()),
         "seconds": round(seconds, 3),
-        "records_per_s": round((scored + dead) / seconds, 1) if seconds > 0 else None,
+        "records_per_s": round((scored + unscored + dead) / seconds, 1) if seconds > 0 else None,
         "outputs": {k: str(v) for k, v in files.items()},
     }
 
@@ -274,7 +295,13 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines = [
         f"model      {model['name']} {model['version']} on {model['provider']}",
         f"records    {summary['records']} in {summary['packets']} packets: "
-        f"{summary['scored']} scored, {summary['dead_lettered']} dead-lettered",
+        f"{summary['scored']} scored, {summary['unscored']} unscored (no model for their survey), "
+        f"{summary['dead_lettered']} dead-lettered",
+        "judged by  "
+        + (
+            ", ".join(f"{s}: {m['name']} {m['version']}" for s, m in summary["models_by_survey"].items())
+            or "none"
+        ),
         "decisions  " + ", ".join(f"{k} {v}" for k, v in summary["decisions"].items()),
         "surveys    "
         + "; ".join(

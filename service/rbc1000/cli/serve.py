@@ -13,17 +13,23 @@ import argparse
 import json
 import logging
 import signal
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from rbc1000.alerts.framing import RecordFramer
 from rbc1000.alerts.native import BatchDecoder, DecodePathError, make_batch_decoder
+from rbc1000.cli.model_flag import add_model_flag
+from rbc1000.model.admission import AdmissionRules
 from rbc1000.model.contract import ContractError
 from rbc1000.model.decisions import LabellingLimiter
 from rbc1000.model.providers import ProviderError
-from rbc1000.model.scoring import ModelWatcher, Scorer
+from rbc1000.model.scoring import Scorer
+from rbc1000.model.set_reload import ModelSetWatcher, check_plan
+from rbc1000.model.survey_models import ModelPlan, ModelSet, PlanError
 from rbc1000.ops.cli_flags import add_settings_flags, given_flags
+from rbc1000.ops.drift import DriftWindow
 from rbc1000.ops.health import HealthServer, HealthState
 from rbc1000.ops.logging import setup_logging
 from rbc1000.ops.metrics import Metrics
@@ -31,9 +37,11 @@ from rbc1000.ops.settings import CONFIG_HELP, ServeSettings, settings_or_error
 from rbc1000.stream.client_log import admin_client
 from rbc1000.stream.kafka_io import KafkaConsumer, KafkaFatalError, KafkaProducer
 from rbc1000.stream.loop import Collaborators, StopFlag, StreamProcessor
+from rbc1000.stream.ports import MessageSink
 from rbc1000.stream.records import SCHEMA_PATH, scored_framer
 from rbc1000.stream.registration import RegistrationError, output_schema_ids
 from rbc1000.stream.topics import TopicError, ensure_topics
+from rbc1000.stream.transactions import Committer, TransactionalProducer, batch_delivery
 
 log = logging.getLogger("rbc1000.serve")
 
@@ -56,6 +64,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     file has it."""
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
+    add_model_flag(parser)
     add_settings_flags(parser, ServeSettings, config_help=CONFIG_HELP)
 
 
@@ -86,29 +95,34 @@ def serve(settings: ServeSettings) -> int:
         settings.model_path,
         settings.kafka.redacted(),
     )
-    try:
-        scorer = Scorer.load(
-            settings.model_path, settings.provider, settings.intra_op_threads, settings.io_binding
-        )
-    except (ContractError, ProviderError, OSError) as exc:
-        log.error("model_refused path=%s error=%s", settings.model_path, exc)
+    scorer = load_models(settings)
+    if scorer is None:
         return 2
     try:
-        decoder = make_batch_decoder(settings.decode_path, settings.schema_dir, settings.registry_url)
+        decoder = make_batch_decoder(
+            settings.decode_path, settings.schema_dir, settings.registry_options(), settings.decode_limits
+        )
     except DecodePathError as exc:
         log.error("decode_path_refused error=%s", exc)
         return 2
-    log.info(
-        "model_in_use name=%s version=%s provider=%s", scorer.info.name, scorer.info.version, scorer.provider
-    )
-    metrics = Metrics(CollectorRegistry())
-    metrics.set_model(scorer.info, scorer.provider)
-    health = HealthState(on_change=lambda ready: metrics.ready.set(1 if ready else 0))
+    log.info("model_in_use surveys=%s provider=%s", scorer.describe(), scorer.provider)
+    metrics = Metrics(CollectorRegistry(), DriftWindow(settings.drift_window_alerts, settings.drift_window_s))
+    metrics.set_model(scorer.info, scorer.provider, scorer.policy())
+    health = HealthState(settings.stall_after_s, on_change=lambda ready: metrics.ready.set(1 if ready else 0))
     health.set_model_loaded(True)
-    consumer = KafkaConsumer(settings.kafka.client_config(), settings.group_id, settings.auto_offset_reset)
+    consumer = KafkaConsumer(
+        settings.consumer_config(), settings.group_id, settings.auto_offset_reset, settings.commit_timeout_s
+    )
     server = None
     if settings.metrics_port is not None:
-        server = HealthServer(health, metrics.registry, settings.metrics_host, settings.metrics_port).start()
+        server = HealthServer(
+            health,
+            metrics.registry,
+            settings.metrics_host,
+            settings.metrics_port,
+            settings.metrics_timeout_s,
+            settings.metrics_threads,
+        ).start()
     try:
         return _serve(settings, consumer, decoder, scorer, metrics, health)
     finally:
@@ -124,40 +138,35 @@ def _serve(
     settings: ServeSettings,
     consumer: KafkaConsumer,
     decoder: BatchDecoder,
-    scorer: Scorer,
+    scorer: ModelSet,
     metrics: Metrics,
     health: HealthState,
 ) -> int:
     """Run the loop until SIGTERM/SIGINT (exit 0) or a failure (exit 1, nothing committed)."""
-    producer = KafkaProducer(settings.kafka.client_config())
     try:
-        producer.wait_connected(30.0)
-        framer = prepare_outputs(settings)
+        framer, sink, committer = connect_outputs(settings, consumer)
     except (KafkaFatalError, TopicError, RegistrationError) as exc:
         log.error("serve_refused error=%s", exc)
         return 2
     stop = StopFlag()
     signal.signal(signal.SIGTERM, stop.set)
     signal.signal(signal.SIGINT, stop.set)
-    watcher = ModelWatcher(
-        settings.model_path,
-        settings.provider,
-        current=scorer,
-        metrics=metrics,
-        intra_op_threads=settings.intra_op_threads,
-        io_binding=settings.io_binding,
-    )
     parts = Collaborators(
         consumer,
-        producer,
+        sink,
         decoder,
         scorer,
-        watcher=watcher,
-        limiter=LabellingLimiter(settings.labelling_rate_per_s, settings.labelling_burst),
+        watcher=model_watcher(settings, scorer, metrics),
+        limiter=LabellingLimiter(
+            settings.labelling_rate_per_s,
+            settings.labelling_burst,
+            random_share=settings.labelling_random_share,
+        ),
         metrics=metrics,
         health=health,
         stop=stop,
         framer=framer,
+        committer=committer,
     )
     processor = StreamProcessor(settings, parts)
     try:
@@ -174,6 +183,62 @@ def _serve(
         return 1
 
 
+def connect_outputs(
+    settings: ServeSettings, consumer: KafkaConsumer
+) -> tuple[RecordFramer, MessageSink, Committer]:
+    """The producer (transactional under --exactly-once) once a broker answers, the output
+    topics and schemas (`prepare_outputs`), and the loop's sink and committer."""
+    producer_type = TransactionalProducer if settings.exactly_once else KafkaProducer
+    producer = producer_type(settings.producer_config(), message_max_bytes=settings.message_max_bytes)
+    producer.wait_connected(30.0)
+    framer = prepare_outputs(settings)
+    sink, committer = batch_delivery(producer, consumer, settings.commit_timeout_s, settings.flush_timeout_s)
+    return framer, sink, committer
+
+
+def model_plan(settings: ServeSettings) -> ModelPlan:
+    """Which model file judges which surveys (`--model [SURVEY=]PATH`)."""
+    return ModelPlan(settings.bare_model(), settings.survey_models)
+
+
+def model_watcher(settings: ServeSettings, models: ModelSet, metrics: Metrics) -> ModelSetWatcher:
+    """Hot reload of every model file of the plan, each through the gate and the canary."""
+    return ModelSetWatcher(
+        model_plan(settings),
+        models,
+        settings.provider,
+        metrics=metrics,
+        intra_op_threads=settings.intra_op_threads,
+        io_binding=settings.io_binding,
+        admit=admission_rules(settings),
+    )
+
+
+def admission_rules(settings: ServeSettings) -> AdmissionRules:
+    """The gate and canary every model must pass before it serves, at start and at reload."""
+    return AdmissionRules(settings.allow_ungated, settings.canary_min_auc, settings.canary_max_uncertain)
+
+
+def load_models(settings: ServeSettings) -> ModelSet | None:
+    """Every model of the plan loaded, checked and admitted, surveys assigned; None after one
+    `model_refused` line when any of them may not serve."""
+    rules = admission_rules(settings)
+    loading: Path | str = "-"
+
+    def load(path: Path) -> Scorer:
+        nonlocal loading
+        loading = path
+        scorer = Scorer.load(path, settings.provider, settings.intra_op_threads, settings.io_binding)
+        rules(scorer)
+        return scorer
+
+    try:
+        return check_plan(model_plan(settings), load)
+    except (ContractError, ProviderError, OSError, PlanError) as exc:
+        log.error("model_refused path=%s error=%s", loading, exc)
+        return None
+
+
 def prepare_outputs(settings: ServeSettings) -> RecordFramer:
     """Check or create the output topics, register their schemas when framed for a registry.
 
@@ -181,7 +246,10 @@ def prepare_outputs(settings: ServeSettings) -> RecordFramer:
     without a message consumed. Returns the framer of scored and labelling records.
     """
     topics = settings.output_topic_names()
-    created = ensure_topics(admin_client(settings.kafka.client_config()), topics, settings.output_topics)
+    admin = admin_client(settings.kafka.client_config())
+    created = ensure_topics(
+        admin, topics, settings.output_topics, message_max_bytes=settings.message_max_bytes
+    )
     if created:
         log.info("output_topics_created topics=%s", ",".join(created))
     ids = output_schema_ids(settings, dict.fromkeys(topics[:2], json.loads(SCHEMA_PATH.read_text())))

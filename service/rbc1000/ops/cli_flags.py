@@ -8,14 +8,20 @@ Flag names are mechanical: `--field-name`, a nested model's fields as `--<model>
 (`kafka.client_id` -> `--kafka-client-id`), a unit suffix dropped (`batch_max_wait_s` ->
 `--batch-max-wait`, `rate_per_s` -> `--rate`; the help names the unit), except the few short
 names in `SHORT_NAMES`, which mean the same thing in every command. `SecretStr` fields get no
-flag: flags are visible in `ps`, so secrets come from the environment or the config file.
+flag: flags are visible in `ps`, so secrets come from the environment or the config file. For
+the same reason a flag refuses a URL with a password in it, and a KEY=VALUE flag whose field
+is marked `SecretKeys` refuses those keys (`--kafka-option sasl.password=...`): a usage error
+that names the variable to use instead, never the value.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import types
 import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -35,6 +41,16 @@ SHORT_NAMES: dict[str, str] = {
     "kafka.extra": "kafka-option",
 }
 _UNIT_SUFFIXES = ("_per_s", "_s")
+_URL_WITH_PASSWORD = re.compile(r"://[^/@\s]*:[^/@\s]*@")
+
+
+@dataclass(frozen=True, slots=True)
+class SecretKeys:
+    """Marks a KEY=VALUE setting (`Annotated[dict[str, str], SecretKeys(...)]`) whose listed
+    keys are secrets: refused as flags. `fields` maps each key to the sibling setting that
+    takes it from the environment or the config file."""
+
+    fields: Mapping[str, str]
 
 
 class UsageError(ValueError):
@@ -156,7 +172,9 @@ def _add_fields(
         flag = f"--{flag_name(path)}"
         if flag in parser._option_string_actions:
             continue
-        kind = {"metavar": name.upper(), **_argparse_kind(field.annotation)}
+        kind = _refusing_secrets(
+            {"metavar": name.upper(), **_argparse_kind(field.annotation)}, field, name, prefix, env
+        )
         if "choices" in kind or kind.get("action") is argparse.BooleanOptionalAction:
             del kind["metavar"]
         group.add_argument(flag, dest=path, default=None, help=_help(field, env_name), **kind)
@@ -165,6 +183,36 @@ def _add_fields(
             f"secrets have no flag (flags show in `ps`): {', '.join(secrets)} from the "
             "environment or the --config file"
         )
+
+
+def _refusing_secrets(
+    kind: dict[str, Any], field: FieldInfo, name: str, prefix: str, env: str | None
+) -> dict[str, Any]:
+    """`kind` with a `type` that refuses a password in a URL and the field's `SecretKeys`."""
+    if "action" in kind and kind["action"] is argparse.BooleanOptionalAction:
+        return kind
+    parse: Callable[[str], Any] = kind.get("type", str)
+    keys: Mapping[str, str] = next((m.fields for m in field.metadata if isinstance(m, SecretKeys)), {})
+
+    def checked(text: str) -> Any:
+        if _URL_WITH_PASSWORD.search(text):
+            where = f"{env}{name.upper()} or " if env else ""
+            raise argparse.ArgumentTypeError(
+                f"a URL with a password is refused on the command line (flags show in `ps`); "
+                f"give it in {where}the --config file"
+            )
+        value = parse(text)
+        if isinstance(value, tuple) and value[0] in keys:
+            secret = keys[value[0]]
+            where = f"{env}{secret.upper()} in the environment or " if env else ""
+            raise argparse.ArgumentTypeError(
+                f"{value[0]} is a secret and flags show in `ps`: set {where}"
+                f"{prefix}{secret} in the --config file"
+            )
+        return value
+
+    checked.__name__ = getattr(parse, "__name__", "value")  # argparse names the type in errors
+    return {**kind, "type": checked}
 
 
 def given_flags(args: argparse.Namespace, model: type[BaseModel], prefix: str = "") -> dict[str, Any]:

@@ -9,10 +9,13 @@ in (tests pass a fresh one), never a module-level singleton. Code that records a
 `NullMetrics`, so no caller tests for None.
 
 Who records what: `rbc1000.model.decisions.score_batch` records batch sizes, preprocessing and
-scoring latency, `p_real` and the scored / labelling / dead-letter counters of the alerts
-it sees; the run loop records what only it knows (messages consumed, decode latency,
-end-to-end latency, consumer lag, dead letters that never reach the batch function, such
-as undecodable messages).
+scoring latency, `p_real` (`observe_p_real`, by survey, into the drift monitor of
+`rbc1000.ops.drift`, which also exports the drift statistic against the model's reference)
+and the scored / labelling / dead-letter counters of the alerts it sees; `set_model`, at start
+and at every accepted reload, hands the monitor the serving model's references; the run
+loop records what only it knows (messages consumed, decode latency, end-to-end latency,
+consumer lag, dead letters that never reach the batch function, such as undecodable
+messages).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from typing import Literal
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from rbc1000.model.contract import ModelInfo
+from rbc1000.model.policy import ModelPolicy
+from rbc1000.ops.drift import DriftMonitor, DriftWindow
 from rbc1000.reasons import Reason
 
 UNKNOWN_SURVEY = "unknown"
@@ -31,10 +36,11 @@ UNKNOWN_SURVEY = "unknown"
 SURVEYS = ("ztf", "lsst", "wfst", UNKNOWN_SURVEY)
 DECISIONS = ("real", "bogus", "uncertain")
 LABELLING_OUTCOMES = ("routed", "rate_limited")
+ReloadOutcome = Literal["accepted", "refused", "rolled_back"]
+RELOAD_OUTCOMES: tuple[ReloadOutcome, ...] = ("accepted", "refused", "rolled_back")
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 E2E_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
-P_REAL_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
 
 # The names, for dashboards and tests; the exposition adds _total / _bucket / _info suffixes.
 METRIC_NAMES = (
@@ -42,6 +48,7 @@ METRIC_NAMES = (
     "rbc_alerts_scored_total",
     "rbc_alerts_labelling_total",
     "rbc_alerts_dead_lettered_total",
+    "rbc_alerts_unscored_total",
     "rbc_batch_size_alerts",
     "rbc_decode_latency_seconds",
     "rbc_preprocess_latency_seconds",
@@ -49,6 +56,8 @@ METRIC_NAMES = (
     "rbc_end_to_end_latency_seconds",
     "rbc_consumer_lag_messages",
     "rbc_p_real",
+    "rbc_p_real_drift_psi",
+    "rbc_p_real_drift_window_alerts",
     "rbc_model_info",
     "rbc_decode_info",
     "rbc_model_reloads_total",
@@ -59,8 +68,10 @@ METRIC_NAMES = (
 class Metrics:
     """All the service's metrics, registered in the given registry."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, drift_window: DriftWindow | None = None) -> None:
         self.registry = registry
+        self.drift = DriftMonitor(SURVEYS, drift_window)
+        registry.register(self.drift)
         self._register_counts(registry)
         self._register_latencies(registry)
         self._register_state(registry)
@@ -70,6 +81,7 @@ class Metrics:
         """Create the counters' known series at zero."""
         for survey in SURVEYS:
             self.consumed.labels(survey=survey)
+            self.unscored.labels(survey=survey)
             for decision in DECISIONS:
                 self.scored.labels(survey=survey, decision=decision)
             for outcome in LABELLING_OUTCOMES:
@@ -93,8 +105,15 @@ class Metrics:
         )
         self.labelling = Counter(
             "rbc_alerts_labelling",
-            "Uncertain alerts by survey and outcome: routed to labelling or held back by the rate cap",
+            "Labelling candidates (uncertain, or drawn for the random share) by survey and outcome: "
+            "routed to labelling or held back by the rate cap",
             ["survey", "outcome"],
+            registry=registry,
+        )
+        self.unscored = Counter(
+            "rbc_alerts_unscored",
+            "Alerts of a survey no loaded model is validated for: published without a verdict",
+            ["survey"],
             registry=registry,
         )
         self.dead_lettered = Counter(
@@ -133,12 +152,6 @@ class Metrics:
             buckets=E2E_BUCKETS_S,
             registry=registry,
         )
-        self.p_real = Histogram(
-            "rbc_p_real",
-            "Model score p_real (probability of a real source) of scored alerts",
-            buckets=P_REAL_BUCKETS,
-            registry=registry,
-        )
 
     def _register_state(self, registry: CollectorRegistry) -> None:
         """What serves now: lag per partition, the model, reloads, readiness."""
@@ -163,19 +176,28 @@ class Metrics:
         self.ready = Gauge(
             "rbc_ready", "1 when connected, partitions assigned and a model loaded", registry=registry
         )
-        for outcome in ("accepted", "refused"):
+        for outcome in RELOAD_OUTCOMES:
             self.model_reloads.labels(outcome=outcome)
 
-    def set_model(self, info: ModelInfo, provider: str) -> None:
-        """Publish which model and execution provider serve now."""
+    def set_model(self, info: ModelInfo, provider: str, policy: ModelPolicy | None = None) -> None:
+        """Publish which model and execution provider serve now, and with `policy` (every
+        survey's, from the model that judges it) the drift references; None leaves them to the
+        caller that knows the whole set (a single file's watcher does not)."""
         self.model_info.info({"name": info.name, "version": info.version, "provider": provider})
+        if policy is not None:
+            self.drift.set_policy(policy)
+
+    def observe_p_real(self, survey: str, p_real: float) -> None:
+        """Record one scored alert's p_real in its survey's histogram and drift window."""
+        self.drift.observe(survey, p_real)
 
     def set_decode(self, path: str, preprocessing: str) -> None:
         """Publish which decode path runs and which code preprocesses (each native or python)."""
         self.decode_info.info({"path": path, "preprocessing": preprocessing})
 
-    def model_reload(self, outcome: Literal["accepted", "refused"]) -> None:
-        """Count one model file change that was taken up or refused."""
+    def model_reload(self, outcome: ReloadOutcome) -> None:
+        """Count one model file change that was taken up or refused, or a model rolled back
+        to the one before it after it failed on the stream."""
         self.model_reloads.labels(outcome=outcome).inc()
 
     def set_lag(self, topic: str, partition: int, lag: int) -> None:

@@ -41,14 +41,18 @@ from pydantic_settings import (
 )
 
 from rbc1000.alerts.framing import Framing
+from rbc1000.alerts.limits import DecodeLimits
 from rbc1000.alerts.native import DecodePath
 from rbc1000.assets import default_model_path
 from rbc1000.model.providers import Provider
 from rbc1000.model.registry import current_model_path
 from rbc1000.ops.cli_flags import UsageError
+from rbc1000.ops.decision_settings import DecisionOptions
 from rbc1000.ops.env_check import check_environment, config_file_problem, describe_errors, problem_lines
-from rbc1000.ops.kafka_settings import KafkaSettings
+from rbc1000.ops.kafka_settings import READ_COMMITTED, KafkaSettings, transactional_id
 from rbc1000.ops.logging import LogFormat, LogLevel, LogSettings
+from rbc1000.ops.registry_settings import RegistryClientSettings
+from rbc1000.ops.stream_limits import StreamLimitOptions
 from rbc1000.ops.topic_settings import OutputFramingOptions, OutputTopicSettings, split_list, topic_problems
 
 __all__ = ["LogFormat", "LogLevel", "describe_errors"]  # re-exported: other modules read them here
@@ -81,7 +85,14 @@ class ScoringOptions(BaseModel):
 
     model_path: Path = Field(
         default_factory=default_model_path,
-        description="ONNX model exported by `rbc-train export` (serve watches it for updates)",
+        description="ONNX model exported by `rbc-train export` (serve watches it for updates); "
+        "it judges every survey its policy declares (a model without one: ZTF only). "
+        "--model SURVEY=PATH (repeatable) gives a survey its own model instead",
+    )
+    survey_models: dict[str, Path] = Field(
+        default_factory=dict,
+        description="a model per survey, e.g. ztf=a.onnx lsst=b.onnx (files may be shared; each "
+        "must declare its survey); surveys no model declares are published unscored",
     )
     model_registry: Path | None = Field(
         default=None,
@@ -109,6 +120,11 @@ class ScoringOptions(BaseModel):
         description="alert decoding: native = the compiled core (rbc1000._native), python = the "
         "reference path, auto = native when installed; logged at start, never switched after",
     )
+    decode_limits: DecodeLimits = Field(
+        default_factory=DecodeLimits,
+        description="caps on what one packet may cost to decode (README: Decode limits); past "
+        "one, the record is dead-lettered as limit_exceeded",
+    )
 
     @model_validator(mode="after")
     def _model_from_registry(self) -> ScoringOptions:
@@ -120,8 +136,21 @@ class ScoringOptions(BaseModel):
             self.model_path = current_model_path(self.model_registry)
         return self
 
+    def bare_model(self) -> Path | None:
+        """The model that judges the surveys it declares, unless only SURVEY=PATH models were given."""
+        given = "model_path" in self.model_fields_set or self.model_registry is not None
+        return self.model_path if given or not self.survey_models else None
 
-class ServeSettings(_FileBackedSettings, ScoringOptions, LogSettings, OutputFramingOptions):
+
+class ServeSettings(
+    _FileBackedSettings,
+    ScoringOptions,
+    DecisionOptions,
+    LogSettings,
+    OutputFramingOptions,
+    RegistryClientSettings,
+    StreamLimitOptions,
+):
     """Everything `rbc serve` needs: where to read, what to write, the model and the batching."""
 
     model_config = SettingsConfigDict(env_prefix="RBC_", env_nested_delimiter="__", extra="forbid")
@@ -133,6 +162,18 @@ class ServeSettings(_FileBackedSettings, ScoringOptions, LogSettings, OutputFram
         "regular expression, e.g. ^ztf_[0-9]{8}_programid1$",
     )
     group_id: str = Field(default="rbc-scorer", description="consumer group id")
+    exactly_once: bool = Field(
+        default=False,
+        description="one Kafka transaction per batch holding its outputs and input offsets: "
+        "consumers reading with isolation.level=read_committed see each output once, through "
+        "crashes and broker restarts (slower; README: Exactly once)",
+    )
+    instance_id: str | None = Field(
+        default=None,
+        description="name of this instance, the same across its restarts and unique among the "
+        "group's live instances; --exactly-once uses <group>.<instance> as transactional.id "
+        "(default: the host name)",
+    )
     auto_offset_reset: Literal["earliest", "latest"] = Field(
         default="earliest", description="where a new consumer group starts"
     )
@@ -152,19 +193,37 @@ class ServeSettings(_FileBackedSettings, ScoringOptions, LogSettings, OutputFram
         default=5.0, ge=0, description="alerts per second sent to labelling at most"
     )
     labelling_burst: int = Field(default=50, ge=1, description="labelling burst size")
+    drift_window_alerts: int = Field(
+        default=5000,
+        ge=1,
+        description="scores per survey in the drift window that rbc_p_real_drift_psi compares "
+        "with the model's reference histogram (ops/drift.py)",
+    )
+    drift_window_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="seconds: also drop older scores from the drift window; 0: by count only",
+    )
     flush_timeout_s: float = Field(
         default=30.0, gt=0, description="seconds to wait for the broker to acknowledge a batch"
     )
     schema_dir: Path | None = Field(default=None, description="local schema directory (default: built in)")
-    registry_url: str | None = Field(
-        default=None, description="Confluent schema registry for schema ids not found locally"
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="address of the metrics and health server; 0.0.0.0 (every interface) only "
+        "where a network policy guards it (the image and the Helm chart set it)",
     )
-    metrics_host: str = Field(default="0.0.0.0", description="address of the metrics and health server")
     metrics_port: int | None = Field(
         default=9108,
         ge=0,
         le=65535,
         description="HTTP port of /metrics, /healthz, /readyz; 0 picks a free one, unset disables",
+    )
+    metrics_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="seconds a metrics or health client may take per request"
+    )
+    metrics_threads: int = Field(
+        default=4, ge=1, le=64, description="worker threads of the metrics and health server"
     )
 
     _split_topics = field_validator("input_topics", mode="before")(split_list)
@@ -177,6 +236,26 @@ class ServeSettings(_FileBackedSettings, ScoringOptions, LogSettings, OutputFram
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @model_validator(mode="after")
+    def _check_isolation(self) -> ServeSettings:
+        if self.exactly_once and self.kafka.extra.get("isolation.level", READ_COMMITTED) != READ_COMMITTED:
+            raise ValueError("--exactly-once reads its input with isolation.level=read_committed")
+        return self
+
+    def consumer_config(self) -> dict[str, str]:
+        """librdkafka properties of the service's consumer."""
+        config = self.kafka.client_config()
+        if self.exactly_once:  # input written by another transactional stage: only committed records
+            config["isolation.level"] = READ_COMMITTED
+        return config
+
+    def producer_config(self) -> dict[str, str]:
+        """librdkafka properties of the service's producer."""
+        config = self.kafka.client_config()
+        if self.exactly_once:
+            config["transactional.id"] = transactional_id(self.group_id, self.instance_id)
+        return config
 
     def output_topic_names(self) -> list[str]:
         """The scored, labelling and dead-letter topics, in that order."""

@@ -52,7 +52,10 @@ class OutputTopicSettings(BaseModel):
         default=None, ge=-1, description="retention.ms of a created topic; unset: the broker's default"
     )
     max_message_bytes: int | None = Field(
-        default=None, ge=1, description="max.message.bytes of a created topic; unset: the broker's default"
+        default=None,
+        ge=1,
+        description="max.message.bytes of a created topic; unset: rbc serve's message_max_bytes, "
+        "the broker's default elsewhere",
     )
 
     def topic_config(self) -> dict[str, str]:

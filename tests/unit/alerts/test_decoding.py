@@ -17,6 +17,7 @@ from rbc1000.alerts.alert import Alert, DecodeFailure
 from rbc1000.alerts.decoding import Decoder
 from rbc1000.alerts.fits import read_stamp
 from rbc1000.alerts.framing import detect_framing
+from rbc1000.alerts.limits import DEFAULT_LIMITS, DecodeLimits
 from rbc1000.alerts.registry import DEFAULT_SCHEMA_DIR
 from rbc1000.alerts.sources import iter_alerts
 from rbc1000.model.preprocessing import triplet_from_cutouts
@@ -265,9 +266,9 @@ def test_each_writer_schema_is_parsed_once(vendored_alerts: Path, monkeypatch: p
     calls: list[str] = []
     real = decoding.make_plan
 
-    def counting(schema: dict[str, Any]) -> decoding.SchemaPlan:
+    def counting(schema: dict[str, Any], limits: DecodeLimits = DEFAULT_LIMITS) -> decoding.SchemaPlan:
         calls.append(schema["name"])
-        return real(schema)
+        return real(schema, limits)
 
     monkeypatch.setattr(decoding, "make_plan", counting)
     decoder = Decoder()
@@ -283,7 +284,7 @@ def test_projection_reads_only_scoring_fields(vendored_alerts: Path) -> None:
     decoder = Decoder()
     [alert] = decoder.decode(path.read_bytes())
     assert isinstance(alert, Alert)
-    plan = next(iter(decoder._by_fingerprint.values()))
+    plan = next(iter(decoder.plans._plans.values()))
     reader_fields = {f["name"] for f in plan.reader["fields"]}
     assert "prv_candidates" not in reader_fields and "candidate" in reader_fields
     assert "prv_candidates" in alert.record()

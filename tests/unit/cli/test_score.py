@@ -16,6 +16,7 @@ from rbc1000.cli.main import main
 from rbc1000.model.decisions import ScoredAlert, score_batch
 from rbc1000.model.scoring import Scorer
 from rbc1000.stream.records import read_records
+from tests.support import hostile
 from tests.support.model_factory import write_tiny_model
 
 
@@ -137,3 +138,34 @@ def test_errors_say_what_to_do(
         == 2
     )
     assert ".jsonl" in capsys.readouterr().err
+
+
+def test_bad_files_are_dead_lettered_and_good_ones_scored(
+    tmp_path: Path, vendored_alerts: Path, model: Path, expected: dict[str, list[str]]
+) -> None:
+    bad = {case.name: tmp_path / f"{case.name}.avro" for case in hostile.CASES if case.where != "ok"}
+    for case in hostile.CASES:
+        if case.name in bad:
+            bad[case.name].write_bytes(case.build())
+    out = tmp_path / "scored.jsonl"
+    argv = ["score", *map(str, bad.values()), str(vendored_alerts), "--out", str(out), "--model", str(model)]
+    assert main([*argv, "--intra-op-threads", "1", "--gallery", "0"]) == 0
+    scored = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(scored) == len(expected["complete"])
+    dead = [json.loads(line) for line in out.with_name("scored.deadletter.jsonl").read_text().splitlines()]
+    reasons = {Path(d["path"]).stem: d["reason"] for d in dead}
+    assert {name: reasons.get(name) for name in bad} == {
+        case.name: case.reason for case in hostile.CASES if case.name in bad
+    }
+
+
+def test_decode_limit_flags_reach_the_decoder(tmp_path: Path, model: Path) -> None:
+    big = tmp_path / "big.avro"
+    big.write_bytes(hostile.big_legal_alert())
+    out = tmp_path / "scored.jsonl"
+    argv = ["score", str(big), "--out", str(out), "--model", str(model), "--gallery", "0"]
+    assert main([*argv, "--decode-limits-max-stamp-pixels", str(63 * 63)]) == 0
+    [dead] = [json.loads(line) for line in out.with_name("scored.deadletter.jsonl").read_text().splitlines()]
+    assert dead["reason"] == "limit_exceeded" and "decode_limits.max_stamp_pixels" in dead["detail"]
+    assert main(argv) == 0
+    assert len(out.read_text().splitlines()) == 1  # scored under the default cap

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 import pytest
 from pydantic import BaseModel, Field, SecretStr
 
 from rbc1000.ops.cli_flags import add_settings_flags, flag_name, given_flags
-from rbc1000.ops.kafka_settings import KafkaSettings
+from rbc1000.ops.kafka_settings import SECRET_KAFKA_KEYS, KafkaSettings, masked
 from rbc1000.ops.settings import PeekSettings, ServeSettings, load_settings
 
 
@@ -127,3 +128,62 @@ def test_malformed_key_value_is_a_usage_error() -> None:
     parser.exit_on_error = False
     with pytest.raises(argparse.ArgumentError, match="KEY=VALUE"):
         parser.parse_args(["--kafka-option", "no-equals-sign"])
+
+
+def _rbc(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    from rbc1000.cli.main import main
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("key", sorted(SECRET_KAFKA_KEYS))
+def test_secret_kafka_options_are_refused_on_the_command_line(
+    key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _rbc(["serve", "--topics", "in", "--kafka-option", f"{key}=hunter2"], capsys)
+    field = SECRET_KAFKA_KEYS[key]
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"RBC_KAFKA__{field.upper()}" in err and f"kafka.{field}" in err and "--config" in err
+    assert "hunter2" not in err
+
+
+@pytest.mark.parametrize("flag", ["--registry-url", "--output-registry-url", "--bootstrap"])
+def test_a_url_with_a_password_is_refused_on_the_command_line(
+    flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _rbc(["config", "show", "--topics", "in", flag, "http://me:hunter2@h:1"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "hunter2" not in err, err
+    assert "password" in err and "RBC_" in err
+
+
+def test_secrets_from_the_environment_are_accepted_and_never_shown(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    extra = {key: f"hunter2-{i}" for i, key in enumerate(SECRET_KAFKA_KEYS) if "credentials" not in key}
+    monkeypatch.setenv("RBC_KAFKA__EXTRA", json.dumps({**extra, "fetch.wait.max.ms": "50"}))
+    monkeypatch.setenv("RBC_REGISTRY_URL", "https://reader:hunter2-url@registry.example:8081/")
+    code, out, err = _rbc(["config", "show", "--topics", "in"], capsys)
+    assert code == 0, err
+    assert "hunter2" not in out + err
+    rows = dict(line.split(" ", 1) for line in out.splitlines())
+    assert rows["registry_url"].startswith("https://registry.example:8081/")
+    assert rows["registry_password"].startswith("***") and rows["registry_username"].startswith("reader")
+    settings = load_settings(ServeSettings, {"input_topics": ["in"]})
+    assert {k: settings.kafka.client_config()[k] for k in extra} == extra  # they reach librdkafka
+    assert settings.kafka.extra == {"fetch.wait.max.ms": "50"}
+    shown = settings.kafka.redacted()
+    assert all(shown[k] == "***" for k in extra) and shown["fetch.wait.max.ms"] == "50"
+    assert "hunter2" not in repr(settings)
+
+
+def test_every_secret_kafka_key_has_its_secret_field_mechanically() -> None:
+    for key, field in SECRET_KAFKA_KEYS.items():
+        assert KafkaSettings.model_fields[field].annotation == SecretStr | None
+        assert field.replace("_", ".") == key or "credentials" in key  # librdkafka's alias
+        assert masked({key: "x"}) == {key: "***"}
+    assert masked({"sasl.username": "me", "ssl.ca.location": "/ca.pem"}) == {
+        "sasl.username": "me",
+        "ssl.ca.location": "/ca.pem",
+    }

@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
+from rbc1000.model.policy import ModelPolicy, SurveyEvaluation, SurveyPolicy
 from rbc1000.ops.health import HealthServer, HealthState, NullHealth
 from rbc1000.ops.metrics import DECISIONS, METRIC_NAMES, NULL_METRICS, SURVEYS, Metrics, NullMetrics
 from rbc1000.reasons import Reason
@@ -27,7 +28,10 @@ def _get(url: str) -> tuple[int, bytes]:
 
 def test_every_documented_name_is_registered_with_prefix() -> None:
     metrics = Metrics(CollectorRegistry())
-    metrics.set_model(tiny_info(), "CPUExecutionProvider")
+    evaluation = SurveyEvaluation(set_name="test", fingerprint="f", n=2, labels="proxy")
+    reference = SurveyPolicy(0.5, (0.3, 0.7), evaluation, (0.0, 0.5, 1.0), (1, 1))
+    metrics.set_model(tiny_info(), "CPUExecutionProvider", ModelPolicy(surveys={"ztf": reference}))
+    metrics.observe_p_real("ztf", 0.9)
     metrics.set_lag("ztf_20250101_programid1", 0, 5)
     metrics.consumed.labels(survey="ztf").inc()
     metrics.scored.labels(survey="ztf", decision="real").inc()
