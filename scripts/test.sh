@@ -11,7 +11,9 @@
 # Debian's chromium and postgresql when absent and starts a throwaway PostgreSQL (the labelling
 # app's browser and store tests), starts a single-node Kafka broker and a Confluent-compatible
 # schema registry (deploy/registry/registry.sh) for the integration tests, and stops them all
-# on exit. The unit mode runs `pytest -m "not integration"` and starts nothing. PYTEST_ARGS go
+# on exit. The integration tests include the fast subset of the fault suite (tests/faults:
+# kill -9 of the service, two hostile inputs through Kafka); scripts/test-faults.sh runs all
+# of it. The unit mode runs `pytest -m "not integration"` and starts nothing. PYTEST_ARGS go
 # to pytest last, so they win.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
