@@ -8,7 +8,6 @@ flush timeout" takes seconds. The exit status of each process is kept for the re
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ from tests.faults.rss import RssWatch
 from tests.integration.ops_support import ServeProcess, wait_for
 from tests.integration.stream_helpers import high_watermarks
 from tests.integration.stream_setup import StreamTopics
-from tests.support.model_factory import RELAXED_CANARY_ENV
+from tests.integration.stream_setup import serve_env as stream_env
 
 FLUSH_TIMEOUT_S = 5.0
 READY_TIMEOUT_S = 90.0
@@ -28,26 +27,9 @@ READY_TIMEOUT_S = 90.0
 def serve_env(
     bootstrap: str, topics: StreamTopics, model: Path, batch_size: int, extra: dict[str, str]
 ) -> dict[str, str]:
-    """The RBC_ variables of one member; `extra` overrides or adds. The tiny test model is no
-    classifier, so the canary is relaxed as for the other streaming tests."""
-    env = {
-        **RELAXED_CANARY_ENV,
-        "RBC_KAFKA__EXTRA": json.dumps({"session.timeout.ms": "6000", "heartbeat.interval.ms": "1000"}),
-        "RBC_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-        "RBC_INPUT_TOPICS": topics.input,
-        "RBC_GROUP_ID": topics.group,
-        "RBC_SCORED_TOPIC": topics.scored,
-        "RBC_LABELLING_TOPIC": topics.labelling,
-        "RBC_DEAD_LETTER_TOPIC": topics.dead,
-        "RBC_MODEL_PATH": str(model),
-        "RBC_PROVIDER": "cpu",
-        "RBC_BATCH_SIZE": str(batch_size),
-        "RBC_BATCH_MAX_WAIT_S": "0.1",
-        "RBC_LABELLING_RATE_PER_S": "inf",
-        "RBC_FLUSH_TIMEOUT_S": str(FLUSH_TIMEOUT_S),
-    }
-    env.update(extra)
-    return env
+    """The RBC_ variables of one member (`stream_setup.serve_env`) with the short flush
+    timeout; `extra` overrides or adds."""
+    return stream_env(bootstrap, topics, model, batch_size, RBC_FLUSH_TIMEOUT_S=str(FLUSH_TIMEOUT_S), **extra)
 
 
 def committed(bootstrap: str, topics: StreamTopics) -> dict[int, int]:

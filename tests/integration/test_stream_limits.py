@@ -24,32 +24,16 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from rbc1000.stream.records import decode_kafka
 from tests.integration.ops_support import LocalBroker, ServeProcess, header, unique, wait_for
 from tests.integration.stream_helpers import committed, count, read_all
-from tests.integration.stream_setup import StreamTopics
+from tests.integration.stream_setup import StreamTopics, serve_env
 from tests.support import hostile
-from tests.support.model_factory import RELAXED_CANARY_ENV, write_tiny_model
+from tests.support.model_factory import write_tiny_model
 
 pytestmark = pytest.mark.integration
 BIG_INPUT_BYTES = 16 << 20
 
 
 def env(bootstrap: str, topics: StreamTopics, model: Path, **extra: str) -> dict[str, str]:
-    values = {
-        **RELAXED_CANARY_ENV,
-        "RBC_KAFKA__EXTRA": json.dumps({"session.timeout.ms": "6000", "heartbeat.interval.ms": "1000"}),
-        "RBC_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-        "RBC_INPUT_TOPICS": topics.input,
-        "RBC_GROUP_ID": topics.group,
-        "RBC_SCORED_TOPIC": topics.scored,
-        "RBC_LABELLING_TOPIC": topics.labelling,
-        "RBC_DEAD_LETTER_TOPIC": topics.dead,
-        "RBC_MODEL_PATH": str(model),
-        "RBC_PROVIDER": "cpu",
-        "RBC_BATCH_SIZE": "16",
-        "RBC_BATCH_MAX_WAIT_S": "0.1",
-        "RBC_LABELLING_RATE_PER_S": "inf",
-    }
-    values.update(extra)
-    return values
+    return serve_env(bootstrap, topics, model, 16, **extra)
 
 
 def names(prefix: str) -> StreamTopics:

@@ -15,13 +15,10 @@ not implement (zstandard, bzip2, xz) go through the Python path, message by mess
 preprocessing version the core does not implement (`native_versions()`) is computed in
 Python from the stamps the core decoded (`NativeBatchDecoder.preprocessing` says which).
 
-Which path runs is chosen once, by `make_batch_decoder(path)` from the `decode_path`
-setting, and logged; 'auto' is native when the extension is installed. Nothing switches
-paths afterwards.
-
-Both paths apply the same `DecodeLimits` (the core gets their values at construction), and
-neither raises for a packet: anything unforeseen becomes `Reason.DECODER_ERROR`, and a batch
-the core fails on as a whole (a panic) is decoded again on the Python path.
+The path is chosen once, by `make_batch_decoder(path)` from the `decode_path` setting, and
+logged ('auto': native when installed). Both apply the same `DecodeLimits`, and neither raises
+for a packet: the unforeseen becomes `Reason.DECODER_ERROR`, and a batch the core fails on as
+a whole (a panic) is decoded again on the Python path.
 """
 
 from __future__ import annotations
@@ -213,14 +210,7 @@ class NativeBatchDecoder:
             raise DecodePathError("rbc1000._native is not installed (build native/ with maturin)")
         self.python = Decoder(schema_dir, registry_url, limits)
         self.limits = limits
-        self.core = _native.NativeDecoder(
-            max_block_bytes=limits.max_block_bytes,
-            max_message_bytes=limits.max_message_bytes,
-            max_records_per_block=limits.max_records_per_block,
-            max_records_per_message=limits.max_records_per_message,
-            max_stamp_pixels=limits.max_stamp_pixels,
-            max_stamp_bytes=limits.max_stamp_bytes,
-        )
+        self.core = _new_core(limits)
         self._tags: list[tuple[Survey, str]] = [("ztf", "unknown")]  # tag 0: packet-level failures
 
     def preprocessing(self, version: str) -> Implementation:
@@ -241,6 +231,7 @@ class NativeBatchDecoder:
 
     def _decode(self, packets: list[bytes], version: str | None) -> tuple[list[DecodedItem], np.ndarray]:
         """Items and triplets of the packets; without a `version`, no triplets are made."""
+        self._bound_plans()
         alloc = _empty_rows if version is not None else None
         native_rows, entries = self._core_batch(packets, alloc, version or PP_V1)
         failures = self._register_missing(entries)
@@ -338,9 +329,30 @@ class NativeBatchDecoder:
             "decode_plan kind=confluent schema_id=%d survey=%s native=%s", schema_id, plan.survey, native
         )
 
+    def _bound_plans(self) -> None:
+        """At most `schema_cache_size` plans (and the names they intern) in the core: past it,
+        an empty core that asks for plans again as schemas come back. Only between batches, as
+        a batch with new schemas is decoded twice and both passes must see the same plans."""
+        if len(self._tags) - 1 <= self.limits.schema_cache_size:
+            return
+        log.info("decode_plans_reset plans=%d cap=%d", len(self._tags) - 1, self.limits.schema_cache_size)
+        self.core = _new_core(self.limits)
+        self._tags = self._tags[:1]
+
     def _tag(self, survey: Survey, version_hint: str) -> int:
         self._tags.append((survey, version_hint))
         return len(self._tags) - 1
+
+
+def _new_core(limits: DecodeLimits) -> _native.NativeDecoder:
+    return _native.NativeDecoder(
+        max_block_bytes=limits.max_block_bytes,
+        max_message_bytes=limits.max_message_bytes,
+        max_records_per_block=limits.max_records_per_block,
+        max_records_per_message=limits.max_records_per_message,
+        max_stamp_pixels=limits.max_stamp_pixels,
+        max_stamp_bytes=limits.max_stamp_bytes,
+    )
 
 
 def _as_bytes(messages: Sequence[bytes]) -> list[bytes]:

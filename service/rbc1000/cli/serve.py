@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from rbc1000.alerts.framing import RecordFramer
 from rbc1000.alerts.native import BatchDecoder, DecodePathError, make_batch_decoder
+from rbc1000.alerts.registry_client import redact_url
 from rbc1000.cli.model_flag import add_model_flag
 from rbc1000.model.admission import AdmissionRules
 from rbc1000.model.contract import ContractError
@@ -91,7 +92,7 @@ def serve(settings: ServeSettings) -> int:
         settings.labelling_topic,
         settings.dead_letter_topic,
         settings.output_framing,
-        settings.output_registry_url or "none",
+        redact_url(settings.output_registry_url) if settings.output_registry_url else "none",
         settings.model_path,
         settings.kafka.redacted(),
     )

@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
+from rbc1000.alerts.registry_client import redact_url
 from rbc1000.ops.topic_settings import OutputFramingOptions
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
@@ -57,7 +58,7 @@ def register_schema(registry_url: str, topic: str, schema: Mapping[str, Any], ti
     base = registry_url.rstrip("/")
     subject = urllib.parse.quote(subject_of(topic), safe="")
     payload = {"schema": json.dumps(schema), "schemaType": "AVRO"}
-    where = f"schema registry {base}, subject {subject_of(topic)}"
+    where = f"schema registry {redact_url(base)}, subject {subject_of(topic)}"
     try:
         status, body = _call(f"{base}/compatibility/subjects/{subject}/versions/latest", payload, timeout_s)
         if status == 200 and body.get("is_compatible") is False:

@@ -133,6 +133,20 @@ def test_schema_cache_keeps_its_bound() -> None:
     assert seen == 3000
 
 
+@pytest.mark.skipif(not native_available(), reason="no core")
+def test_the_native_core_keeps_no_more_plans_than_the_cache_bound() -> None:
+    decoder = NativeBatchDecoder(limits=DecodeLimits(schema_cache_size=16))
+    first = None
+    for seen, data in enumerate(hostile.distinct_schema_alerts(100), start=1):
+        [alert] = decoder.decode(data)
+        assert isinstance(alert, Alert)
+        assert len(decoder._tags) - 1 <= 17  # the bound, plus the one this batch brought
+        first = first or decoder.core
+        if seen == 17:
+            assert decoder.core is first  # replaced only once past the bound
+    assert decoder.core is not first
+
+
 def test_cache_keeps_the_most_recently_used() -> None:
     decoder = Decoder(limits=DecodeLimits(schema_cache_size=2))
     a, b, c = hostile.distinct_schema_alerts(3)
