@@ -25,9 +25,10 @@ from rbc1000.model.contract import OUTPUT_NAME
 from rbc1000.stream.records import decode_kafka
 from tests.faults.report import CaseReport
 from tests.faults.service import Supervised, caught_up, serve_env, supervise
-from tests.faults.tally import read_committed, source, tally
+from tests.faults.tally import source, tally
 from tests.faults.traffic import create_topics, send
 from tests.integration.ops_support import wait_for
+from tests.integration.stream_helpers import read_to_end
 from tests.integration.stream_setup import StreamTopics
 from tests.support.model_factory import tiny_info, tiny_model, write_tiny_model
 
@@ -136,7 +137,7 @@ class ReloadRun:
         report.notes["nonfinite_score_dead_letters"] = reasons.get("nonfinite_score", 0)
         per_round: dict[int, Counter[str]] = {}
         nonfinite = 0
-        for message in read_committed(self.bootstrap, self.topics.scored):
+        for message in read_to_end(self.bootstrap, self.topics.scored):
             record = decode_kafka(message.value())
             p_real = record.get("p_real")
             if p_real is not None and not (math.isfinite(p_real) and 0.0 <= p_real <= 1.0):

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from rbc1000.stream.kafka_io import KafkaProducer
@@ -56,6 +56,43 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 60.0) -> list[Any]:
                     continue
                 out.append(m)
                 done[part] = done[part] or offset + 1 >= highs[part]
+    finally:
+        consumer.close()
+    return out
+
+
+def read_to_end(
+    bootstrap: str, topic: str, isolation: str = "read_committed", timeout_s: float = 60.0
+) -> list[Any]:
+    """Every message of `topic` a consumer with this `isolation.level` reads, up to the end.
+
+    The end of each partition is its end-of-partition event, not its last offset: in a topic
+    written by `--exactly-once` the last offsets are transaction markers no consumer receives,
+    and a transaction still open holds read_committed back (and times this out).
+    """
+    highs = high_watermarks(bootstrap, topic)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": unique("reader"),
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": isolation,
+        }
+    )
+    consumer.assign([TopicPartition(topic, p, 0) for p in highs])
+    out: list[Any] = []
+    ended: set[int] = set()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(ended) < len(highs):
+            assert time.monotonic() < deadline, f"{isolation} reading {topic} timed out at {ended}"
+            for m in consumer.consume(num_messages=500, timeout=0.5):
+                err, part = m.error(), int(m.partition() or 0)
+                if err is None:
+                    out.append(m)
+                elif err.code() == KafkaError._PARTITION_EOF and int(m.offset() or 0) >= highs[part]:
+                    ended.add(part)
     finally:
         consumer.close()
     return out

@@ -6,13 +6,11 @@ everything, with the aborted outputs of the killed runs as duplicates."""
 from __future__ import annotations
 
 import signal
-import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from tests.integration import stream_setup
 from tests.integration.ops_support import LocalBroker, ServeProcess, unique, wait_for
@@ -20,6 +18,7 @@ from tests.integration.stream_helpers import (
     committed,
     high_watermarks,
     input_offsets,
+    read_to_end,
     replay_in_background,
     sources,
 )
@@ -54,41 +53,6 @@ def start_exactly_once(
     return start_serve(bootstrap, topics, model, log, batch_size=BATCH)
 
 
-def read_isolated(bootstrap: str, topic: str, isolation: str, timeout_s: float = 60.0) -> list[Any]:
-    """Every message of `topic` a consumer with this `isolation.level` reads, up to the end.
-
-    The end of a transactional partition is a control marker that no consumer receives, so
-    the reader stops at each partition's end-of-partition event, not at the last offset; a
-    transaction still open would hold read_committed back and time this out.
-    """
-    highs = high_watermarks(bootstrap, topic)
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": unique("reader"),
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "isolation.level": isolation,
-        }
-    )
-    consumer.assign([TopicPartition(topic, p, 0) for p in highs])
-    out: list[Any] = []
-    ended: set[int] = set()
-    deadline = time.monotonic() + timeout_s
-    try:
-        while len(ended) < len(highs):
-            assert time.monotonic() < deadline, f"{isolation} reading {topic} timed out at {ended}"
-            for m in consumer.consume(num_messages=500, timeout=0.5):
-                err, part = m.error(), int(m.partition() or 0)
-                if err is None:
-                    out.append(m)
-                elif err.code() == KafkaError._PARTITION_EOF and int(m.offset() or 0) >= highs[part]:
-                    ended.add(part)
-    finally:
-        consumer.close()
-    return out
-
-
 def progress(bootstrap: str, topics: StreamTopics) -> int:
     """Input messages whose offsets the group committed, counting only finished transactions.
 
@@ -120,7 +84,7 @@ def wait_for_progress(bootstrap: str, topics: StreamTopics, target: int) -> None
 def outputs(bootstrap: str, topics: StreamTopics, isolation: str) -> Counter[tuple[int, int]]:
     """How often each input (partition, offset) has an output: its scored record or dead letter."""
     return sources(
-        read_isolated(bootstrap, topics.scored, isolation) + read_isolated(bootstrap, topics.dead, isolation)
+        read_to_end(bootstrap, topics.scored, isolation) + read_to_end(bootstrap, topics.dead, isolation)
     )
 
 
@@ -163,7 +127,7 @@ def test_kill_9_twice_read_committed_sees_each_output_once(
     seen = outputs(bootstrap, topics, "read_committed")
     assert set(seen) == every_input  # nothing lost
     assert [k for k, n in seen.items() if n > 1] == []  # nothing twice
-    labelling = sources(read_isolated(bootstrap, topics.labelling, "read_committed"))
+    labelling = sources(read_to_end(bootstrap, topics.labelling, "read_committed"))
     assert [k for k, n in labelling.items() if n > 1] == []
 
     raw = outputs(bootstrap, topics, "read_uncommitted")
