@@ -140,6 +140,9 @@ class ServeProcess:
                 "RBC_LOG_LEVEL": "INFO",
                 # The tests' tiny models are no classifiers: past the canary unless a test sets it.
                 **RELAXED_CANARY_ENV,
+                # Labelling counts are exact only without random draws; a test that wants the
+                # random share sets it.
+                "RBC_LABELLING_RANDOM_SHARE": "0",
             }
         )
         full_env.update(env)
