@@ -16,13 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
 
 from tests.faults.broker import ScriptBroker
+from tests.integration.conftest import bootstrap, registry  # noqa: F401  (the same fixtures)
 from tests.support.model_factory import write_tiny_model
 
-BOOTSTRAP_ENV = "RBC_TEST_BOOTSTRAP"
 FULL_ENV = "RBC_FAULTS_FULL"
 
 
@@ -39,22 +37,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # Deselected, not skipped: the normal run is not a list of reminders.
         config.hook.pytest_deselected(items=slow)
         items[:] = [item for item in items if item not in slow]
-
-
-@pytest.fixture(scope="session")
-def bootstrap() -> str:
-    """host:port of the test broker; skipped without one on a workstation, failed under CI."""
-    address = os.environ.get(BOOTSTRAP_ENV, "").strip()
-    if not address:
-        message = f"{BOOTSTRAP_ENV} is not set: start a broker with deploy/kafka/kafka.sh start"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    try:
-        AdminClient({"bootstrap.servers": address}).list_topics(timeout=15)
-    except KafkaException as exc:
-        pytest.fail(f"no Kafka broker answers at {BOOTSTRAP_ENV}={address}: {exc}")
-    return address
 
 
 @pytest.fixture(scope="session")

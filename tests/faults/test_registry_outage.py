@@ -8,54 +8,26 @@ scripts/test-faults.sh starts one); skipped without it on a workstation, failed 
 
 from __future__ import annotations
 
-import json
-import os
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from rbc1000.alerts.registry import DEFAULT_SCHEMA_DIR, load_schema_dir
 from tests.faults.registry_proxy import FaultyRegistry
 from tests.faults.report import check_targets, reported
 from tests.faults.service import Supervised, caught_up, serve_env, supervise
 from tests.faults.tally import tally
 from tests.faults.traffic import VENDORED, create_topics, send
-from tests.integration.ops_support import unique
+from tests.integration.registry_support import register_lsst
 from tests.support.alert_factory import LSST_9_0_ID, confluent, read_records
 
-REGISTRY_ENV = "RBC_TEST_REGISTRY_URL"
 LSST_FILES = "lsst-real__fink-broker_lsstcam_20250905_v9.0__*.avro"
 BATCH = 4
 MESSAGES = 12
 OUTAGE_S = 20.0
 # Restarts a supervisor makes while the registry still fails (each may stop again).
 OUTAGE_STARTS = 3
-
-
-@pytest.fixture
-def registry() -> str:
-    url = os.environ.get(REGISTRY_ENV, "").strip().rstrip("/")
-    if not url:
-        message = f"{REGISTRY_ENV} is not set: deploy/registry/registry.sh start, then export it"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return url
-
-
-def register_lsst(registry: str) -> int:
-    """The id the registry gives the LSST 9.0 schema under a fresh subject."""
-    schema = json.dumps(load_schema_dir(DEFAULT_SCHEMA_DIR / "lsst" / "9" / "0"))
-    request = urllib.request.Request(
-        f"{registry}/subjects/{unique('faults-in')}-value/versions",
-        data=json.dumps({"schema": schema}).encode(),
-        headers={"Content-Type": "application/vnd.schemaregistry.v1+json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return int(json.load(response)["id"])
 
 
 def framed(schema_id: int) -> list[bytes]:
@@ -70,7 +42,7 @@ def framed(schema_id: int) -> list[bytes]:
 @pytest.mark.faults_slow
 @pytest.mark.timeout(600)
 def test_registry_503_then_recovery(bootstrap: str, registry: str, tiny_model: Path, tmp_path: Path) -> None:
-    values = framed(register_lsst(registry))
+    values = framed(register_lsst(registry, "faults-in"))
     topics = create_topics(bootstrap, "faults-registry", partitions=1)
     (tmp_path / "schemas").mkdir()
     proxy = FaultyRegistry(registry)

@@ -28,7 +28,6 @@ from tests.integration.ops_support import ROOT, ServeProcess, create_topic, head
 from tests.integration.stream_helpers import count, read_all
 from tests.support.model_factory import write_tiny_model
 
-REGISTRY_ENV = "RBC_TEST_REGISTRY_URL"
 CORRUPT = b"Obj\x01 not a container"
 LABEL: dict[str, Any] = {
     "alert_id": "3000000000000000001",
@@ -123,26 +122,6 @@ def test_the_example_reads_every_record_of_the_default_container_framing(
         header(letter, "__connect.errors.offset") == header(letter, "rbc.source.offset") == str(len(alerts))
     )
     assert header(letter, "__connect.errors.topic") == header(letter, "rbc.source.topic")
-
-
-@pytest.fixture(scope="module")
-def registry() -> str:
-    """Base URL of the Confluent API of the test registry (deploy/registry/registry.sh), checked."""
-    url = os.environ.get(REGISTRY_ENV, "").strip().rstrip("/")
-    if not url:
-        message = (
-            f"{REGISTRY_ENV} is not set: start a registry with deploy/registry/registry.sh start "
-            f"and export {REGISTRY_ENV}=$(cat deploy/registry/.work/url)"
-        )
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    try:
-        with urllib.request.urlopen(f"{url}/subjects", timeout=15) as response:
-            json.load(response)
-    except (OSError, ValueError) as exc:
-        pytest.fail(f"no schema registry answers at {REGISTRY_ENV}={url}: {exc}")
-    return url
 
 
 def _registry_client(url: str) -> Any:

@@ -7,8 +7,6 @@ besides the broker; skipped without it on a workstation, failed under CI=true.""
 
 from __future__ import annotations
 
-import json
-import os
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -18,39 +16,21 @@ import pytest
 
 from rbc1000.alerts.alert import Alert, DecodeError, DecodeFailure
 from rbc1000.alerts.decoding import Decoder
-from rbc1000.alerts.registry import DEFAULT_SCHEMA_DIR, SchemaRegistry, load_schema_dir
+from rbc1000.alerts.registry import SchemaRegistry
 from rbc1000.reasons import Reason
 from tests.integration.ops_support import ServeProcess, consume_all, create_topic, header, produce, unique
+from tests.integration.registry_support import register_lsst
 from tests.support.alert_factory import LSST_9_0_ID, confluent, read_records
 from tests.support.model_factory import RELAXED_CANARY_ENV, write_tiny_model
 
-REGISTRY_ENV = "RBC_TEST_REGISTRY_URL"
 SECRET = "s3cr3t-registry-pw"
 LSST_DIR = "lsst-real__fink-broker_lsstcam_20250905_v9.0__"
 
 
 @pytest.fixture(scope="module")
-def registry() -> str:
-    url = os.environ.get(REGISTRY_ENV, "").strip().rstrip("/")
-    if not url:
-        message = f"{REGISTRY_ENV} is not set: deploy/registry/registry.sh start, then export it"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return url
-
-
-@pytest.fixture(scope="module")
 def registered(registry: str) -> int:
     """The id the registry gives the LSST 9.0 schema under a fresh subject."""
-    schema = json.dumps(load_schema_dir(DEFAULT_SCHEMA_DIR / "lsst" / "9" / "0"))
-    request = urllib.request.Request(
-        f"{registry}/subjects/{unique('rbc-in')}-value/versions",
-        data=json.dumps({"schema": schema}).encode(),
-        headers={"Content-Type": "application/vnd.schemaregistry.v1+json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return int(json.load(response)["id"])
+    return register_lsst(registry, "rbc-in")
 
 
 def _frame(schema_id: int, record: dict[str, Any]) -> bytes:
