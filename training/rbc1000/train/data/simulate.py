@@ -13,11 +13,11 @@ Recipe (pure functions; every random draw comes from a numpy Generator seeded by
 3. Painting (rbc1000.train.data.simulate_families). Real: a point source at the alert's own PSF width
    (`fwhm`, pixels; Gaussian or Moffat) at S/N from `snr_min`, on a blank sky, on a host
    (backgrounds with a source in the reference at the centre),
-   on a brightening star, or fading (negative difference). Bogus: cosmic rays, hot pixels,
+   on a brightening star, or fading (a negative candidate, published sign-flipped as ZTF does). Bogus: cosmic rays, hot pixels,
    bad columns and rows, dipoles, PSF-mismatch residuals of stars and of galaxy nuclei,
    saturated stars, edge glow, satellite and aircraft streaks, optical ghosts, bright-star
    halos and diffraction spikes, crosstalk echoes, artefacts in the reference image
-   (negative in the difference) and detections at threshold with nothing there
+   (negative candidates, published sign-flipped) and detections at threshold with nothing there
    (rbc1000.train.data.simulate_artefacts).
 3b. Masks (rbc1000.train.data.simulate_masks). CCD edges, masked regions and reference-only
    masks (NaN, or the float32-minimum sentinel some ZTF references use) are drawn after
