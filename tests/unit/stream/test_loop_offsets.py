@@ -163,7 +163,12 @@ def test_a_batch_travels_while_the_next_is_scored_and_is_committed_once_acknowle
     def recording_produce(record: Any, on_delivered: Any) -> None:
         offset = source_of(record)[1]
         events.append(("produce", offset))
-        produce(record, lambda: (events.append(("ack", offset)), on_delivered()))
+
+        def delivered() -> None:
+            events.append(("ack", offset))
+            on_delivered()
+
+        produce(record, delivered)
 
     def recording_commit(offsets: Any) -> Any:
         events.append(("commit", offsets[P0]))
