@@ -15,17 +15,14 @@ Per round, with fresh uuid topics and a fresh `rbc serve` process (the real CLI)
 The figures of each round are kept; the printed JSON reports their medians, beside the
 no-Kafka baseline of the same round: the same batch decode (`--decode-path`), triplets and
 batched ONNX scoring in one process, as the service's loop does them. `--intra-op-threads
-1,2` compares ONNX Runtime thread counts and `--acks-behind on,off` the service's
-`--acks-behind` (a batch's outputs acknowledged while the next is scored) with waiting for
-every acknowledgement after each batch: each round runs every combination in turn, so on a
-machine whose load moves they share it; the JSON then has one summary per combination. `--quick`
+1,2` compares ONNX Runtime thread counts: each round runs every value in turn, so on a
+machine whose load moves they share it; the JSON then has one summary per value. `--quick`
 (300 alerts, 4 s at the offered rate, one round) checks that the benchmark runs; it measures
 nothing worth quoting. Needs a broker: `deploy/kafka/kafka.sh start` (the address is read
 from `$RBC_KAFKA_WORK/bootstrap`, by default deploy/kafka/.work/bootstrap).
 
     python bench/stream.py [--alerts DIR] [--n 3000] [--rate 250] [--seconds 15] [--rounds 3]
-                           [--decode-path auto|native|python] [--intra-op-threads 1[,2]]
-                           [--acks-behind on[,off]] [--no-packet] [--quick]
+                           [--decode-path auto|native|python] [--intra-op-threads 1[,2]] [--quick]
 """
 
 from __future__ import annotations
@@ -43,7 +40,7 @@ import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from confluent_kafka import Consumer, TopicPartition
@@ -59,16 +56,6 @@ from bench.broker import bootstrap_address, load_alerts, wait_count  # noqa: E40
 
 SHARED = ROOT.parent / "shared" / "data" / "fink-broker" / "ztf_v4.02"
 DEFAULT_MODEL = ROOT / "models" / "rbc-compact-default.onnx"
-
-
-class Config(NamedTuple):
-    """One service configuration the rounds compare."""
-
-    threads: int  # ONNX Runtime intra-op threads
-    acks_behind: bool
-
-    def name(self) -> str:
-        return f"intra_op_threads={self.threads},acks_behind={'on' if self.acks_behind else 'off'}"
 
 
 def create_topics(bootstrap: str, names: dict[str, str]) -> None:
@@ -98,7 +85,7 @@ def publish(bootstrap: str, topic: str, packets: list[bytes], n: int, rate: floa
 
 
 def start_serve(
-    bootstrap: str, names: dict[str, str], port: int, args: argparse.Namespace, config: Config, log: Path
+    bootstrap: str, names: dict[str, str], port: int, args: argparse.Namespace, threads: int, log: Path
 ) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RBC_")}
     env.update(
@@ -112,8 +99,7 @@ def start_serve(
             "RBC_MODEL_PATH": str(args.model),
             "RBC_PROVIDER": "cpu",
             "RBC_BATCH_SIZE": str(args.batch_size),
-            "RBC_INTRA_OP_THREADS": str(config.threads),
-            "RBC_ACKS_BEHIND": str(config.acks_behind).lower(),
+            "RBC_INTRA_OP_THREADS": str(threads),
             "RBC_DECODE_PATH": args.decode_path,
             "RBC_METRICS_HOST": "127.0.0.1",
             "RBC_METRICS_PORT": str(port),
@@ -175,14 +161,14 @@ def scored_times(bootstrap: str, topic: str, expected: int, timeout_s: float) ->
 
 
 def one_round(
-    bootstrap: str, packets: list[bytes], args: argparse.Namespace, config: Config, log: Path
+    bootstrap: str, packets: list[bytes], args: argparse.Namespace, threads: int, log: Path
 ) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     names = {k: f"bench-{k}-{tag}" for k in ("tput", "lat", "scored", "labelling", "dead", "group")}
     create_topics(bootstrap, names)
     publish(bootstrap, names["tput"], packets, args.n, rate=0)
     port = 20000 + int(tag, 16) % 20000
-    proc = start_serve(bootstrap, names, port, args, config, log)
+    proc = start_serve(bootstrap, names, port, args, threads, log)
     try:
         ready = wait_ready(port, proc)
         wait_count(bootstrap, names["scored"], args.n, timeout_s=600)
@@ -227,14 +213,6 @@ def in_process_rate(packets: list[bytes], args: argparse.Namespace, threads: int
     return rate
 
 
-def on_off(text: str) -> list[bool]:
-    """`on`, `off` or `on,off`."""
-    values = [v.strip() for v in text.split(",") if v.strip()]
-    if not values or set(values) - {"on", "off"}:
-        raise argparse.ArgumentTypeError(f"need on and/or off separated by commas, got {text!r}")
-    return [v == "on" for v in values]
-
-
 def thread_counts(text: str) -> list[int]:
     """`1` or `1,2`: the ONNX Runtime thread counts to run, each >= 0."""
     counts = [int(v) for v in text.split(",") if v.strip()]
@@ -264,13 +242,6 @@ def parse_args() -> argparse.Namespace:
         default=[1],
         help="ONNX Runtime threads of the service (1, its default; 0: ORT's choice); several "
         "separated by commas (1,2) are run in turn within each round",
-    )
-    parser.add_argument(
-        "--acks-behind",
-        type=on_off,
-        default=[True],
-        help="the service's --acks-behind (on, its default) or --no-acks-behind (off); on,off "
-        "runs both in turn within each round",
     )
     parser.add_argument(
         "--allow-ungated", action="store_true", help="serve a model without a passed gate record"
@@ -311,21 +282,18 @@ def main() -> None:
     packets = load_alerts(args.alerts)
     work = ROOT / ".cache" / "bench-stream"
     work.mkdir(parents=True, exist_ok=True)
-    configs = [Config(t, a) for t in args.intra_op_threads for a in args.acks_behind]
-    rounds: dict[Config, list[dict[str, Any]]] = {c: [] for c in configs}
+    rounds: dict[int, list[dict[str, Any]]] = {t: [] for t in args.intra_op_threads}
     for i in range(args.rounds):
-        for config in configs:  # every configuration within the round: they share its load
-            log = work / f"serve-{i}-t{config.threads}-a{int(config.acks_behind)}.log"
-            result = one_round(bootstrap, packets, args, config, log)
-            baseline = in_process_rate(packets, args, config.threads)
-            result["baseline_no_kafka_alerts_per_s"] = round(baseline, 1)
+        for threads in rounds:  # every configuration within the round: they share its load
+            result = one_round(bootstrap, packets, args, threads, work / f"serve-{i}-t{threads}.log")
+            result["baseline_no_kafka_alerts_per_s"] = round(in_process_rate(packets, args, threads), 1)
             result["load_average_1m"] = round(os.getloadavg()[0], 2)
-            rounds[config].append(result)
-            print(f"round {i + 1}/{args.rounds} {config.name()}: {result}", file=sys.stderr)
+            rounds[threads].append(result)
+            print(f"round {i + 1}/{args.rounds} intra_op_threads={threads}: {result}", file=sys.stderr)
     from rbc1000.model.scoring import Scorer
 
     scorer = Scorer.load(args.model, "cpu")
-    summaries = {c: summarise(r) for c, r in rounds.items()}
+    summaries = {t: summarise(r) for t, r in rounds.items()}
     common = {
         "statistic": f"median of {args.rounds} rounds",
         "throughput_alerts": args.n,
@@ -342,10 +310,10 @@ def main() -> None:
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
     if len(summaries) == 1:
-        ((config, summary),) = summaries.items()
-        report = summary | common | {"intra_op_threads": config.threads, "acks_behind": config.acks_behind}
+        ((threads, summary),) = summaries.items()
+        report = summary | common | {"intra_op_threads": threads}
     else:
-        report = common | {"by_configuration": {c.name(): s for c, s in summaries.items()}}
+        report = common | {"by_intra_op_threads": {str(t): s for t, s in summaries.items()}}
     print(json.dumps(report))
 
 

@@ -143,16 +143,6 @@ class FakeSink:
     def poll(self) -> None:
         pass
 
-    def drain(self, keep: int, timeout_s: float) -> None:
-        """Acknowledges (or fails) all but the newest `keep` records, oldest first."""
-        if len(self.unacked) > keep:
-            newest = self.unacked[len(self.unacked) - keep :] if keep else []
-            self.unacked = self.unacked[: len(self.unacked) - keep]
-            try:
-                self.flush(timeout_s)
-            finally:
-                self.unacked = newest + self.unacked
-
     def flush(self, timeout_s: float) -> None:
         pending, self.unacked = self.unacked, []
         if pending:

@@ -20,12 +20,6 @@ class StreamLimitOptions(BaseModel):
         "service creates get max.message.bytes to match): a bigger scored or labelling record "
         "leaves its packet out, a bigger dead letter its value (deploy/kafka/README.md: Limits)",
     )
-    acks_behind: bool = Field(
-        default=True,
-        description="let a batch's outputs be acknowledged while the next batch is scored, its "
-        "offsets committed one batch later (at least once; exactly once always waits); false: "
-        "wait for every acknowledgement after each batch, lower throughput",
-    )
     batch_time_budget_s: float = Field(
         default=30.0,
         gt=0,

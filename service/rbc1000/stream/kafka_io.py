@@ -316,28 +316,9 @@ class KafkaProducer:
         while self._resend:
             self._send_again()
             remaining = self._producer.flush(max(deadline - time.monotonic(), 0.5))
-        self._raise_failures(f"{remaining} records not acknowledged within {timeout_s} s" if remaining else None)
-
-    def drain(self, keep: int, timeout_s: float) -> None:
-        """Wait until at most `keep` records await acknowledgement, serving their callbacks;
-        raise DeliveryError if any failed, or if more are still waiting at the timeout.
-
-        Unlike `flush`, it lets the newest records linger and travel while the caller goes on,
-        so that waiting for the broker overlaps the caller's next work."""
-        deadline = time.monotonic() + timeout_s
-        while len(self._producer) > keep or self._resend:
-            self._send_again()
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            self._producer.poll(min(left, 0.05))
-        late = len(self._producer) - keep
-        self._raise_failures(f"{late} records not acknowledged within {timeout_s} s" if late > 0 else None)
-
-    def _raise_failures(self, timed_out: str | None) -> None:
         failures, self._failures = self._failures, []
-        if timed_out:
-            failures.append(timed_out)
+        if remaining:
+            failures.append(f"{remaining} records not acknowledged within {timeout_s} s")
         if failures:
             more = f" (+{len(failures) - 5} more)" if len(failures) > 5 else ""
             raise DeliveryError("; ".join(failures[:5]) + more)

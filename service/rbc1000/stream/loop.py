@@ -34,18 +34,23 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from rbc1000.alerts.alert import Alert, DecodeError, DecodeResult
 from rbc1000.alerts.framing import RecordFramer
 from rbc1000.alerts.native import BatchDecoder
 from rbc1000.model.decisions import (
+    DeadLetter,
     LabellingLimiter,
     Outcome,
+    Prepared,
     ScoredAlert,
+    score_batch,
 )
 from rbc1000.model.set_reload import score_with_rollback
 from rbc1000.model.survey_models import Serving
 from rbc1000.ops.health import HealthState, NullHealth
 from rbc1000.ops.metrics import Metrics, NullMetrics
 from rbc1000.ops.settings import ServeSettings
+from rbc1000.reasons import Reason
 from rbc1000.stream.batcher import Batcher
 from rbc1000.stream.decode_stage import (
     DecodeAhead,
@@ -60,7 +65,6 @@ from rbc1000.stream.kafka_io import Message, MessageSink, MessageSource, OutputR
 from rbc1000.stream.offsets import OffsetTracker
 from rbc1000.stream.outputs import dead_letter_record, labelling_record, scored_record
 from rbc1000.stream.records import scored_framer
-from rbc1000.stream.score_stage import score_with_fallback
 from rbc1000.stream.stats import StreamStats
 from rbc1000.stream.stop import StopFlag
 from rbc1000.stream.transactions import Committer, ConsumerCommitter
@@ -151,10 +155,7 @@ class StreamProcessor:
         4. produce: scored records, labelling copies and dead letters
            (`rbc1000.stream.outputs`), each registered with the offset tracker under the input
            message that caused it;
-        5. flush: wait for the broker's acknowledgements (raises DeliveryError): of every
-           output, or with `acks_behind` (the default, at least once) until no more
-           outputs wait than this batch produced, which travel while the next batch
-           is scored;
+        5. flush: wait until the broker acknowledged every output (raises DeliveryError);
         6. commit: per partition, the offset after the longest prefix of messages whose
            outputs are all acknowledged, through the committer: the consumer's commit, or
            under `--exactly-once` the offsets and the batch's outputs in one Kafka
@@ -165,10 +166,9 @@ class StreamProcessor:
         consumed, so commits follow acknowledgements in order. Between batches
         (`rbc1000.stream.housekeeping`): heartbeat, consumer lag, and a model hot reload if
         the file changed. On a stop request the batches in hand are finished, flushed and
-        committed, then `run` returns. On any exception the exception propagates, the caller
-        closes the consumer, and the unfinished messages are read again after restart;
-        nothing more is committed, except after a TransientError (the registry), where the
-        batches whose outputs are delivered are committed first.
+        committed, then `run` returns. On any exception nothing more is committed: the
+        exception propagates, the caller closes the consumer, and the unfinished messages
+        are read again after restart.
         """
         parts, settings = self.parts, self.settings
         parts.source.subscribe(settings.input_topics, self)
@@ -187,10 +187,6 @@ class StreamProcessor:
                     self._publish_decode()
                 if self._behind is not None:
                     self._finish(self._behind)
-        except TransientError:
-            self._commit_delivered()
-            self.committer.abort()
-            raise
         except BaseException:
             self.committer.abort()  # exactly once: an open transaction's outputs stay invisible
             raise
@@ -216,8 +212,8 @@ class StreamProcessor:
             score_with_fallback,
             self.parts.watcher,
         )
-        produced = self._produce(batch.kept_messages(), decoded.records, outcomes)  # 4. produce
-        self._flush(produced)  # 5. flush
+        self._produce(batch.kept_messages(), decoded.records, outcomes)  # 4. produce
+        self.parts.sink.flush(self.settings.flush_timeout_s)  # 5. flush
         self._commit()  # 6. commit
         self.stats.batches += 1
         self._live.remove(batch)
@@ -260,10 +256,9 @@ class StreamProcessor:
 
     # 4. produce -----------------------------------------------------------------------------
 
-    def _produce(self, batch: Sequence[Message], records: list[Record], outcomes: list[Outcome]) -> int:
-        """The outputs of every record; then each message of the batch counts as processed.
-        Returns how many outputs were produced."""
-        before, cap = self.stats.outputs(), self.settings.max_dead_letters_per_message
+    def _produce(self, batch: Sequence[Message], records: list[Record], outcomes: list[Outcome]) -> None:
+        """The outputs of every record; then each message of the batch counts as processed."""
+        cap = self.settings.max_dead_letters_per_message
         for record, outcome in capped(records, outcomes, cap):
             if isinstance(outcome, ScoredAlert):
                 self._produce_scored(record.message, outcome)
@@ -271,7 +266,6 @@ class StreamProcessor:
                 self._produce_dead_letter(record.message, outcome.reason, outcome.detail, record.index)
         for message in batch:
             self.tracker.processed(message.source, message.offset)
-        return self.stats.outputs() - before
 
     def _produce_scored(self, message: Message, scored: ScoredAlert) -> None:
         if scored.p_real is None and not self.settings.publish_unscored:
@@ -311,17 +305,6 @@ class StreamProcessor:
         tracker.expect(part, offset)
         self.parts.sink.produce(record, delivered)
 
-    # 5. flush -------------------------------------------------------------------------------
-
-    def _flush(self, newest: int) -> None:
-        """Wait for the broker's acknowledgements. With `acks_behind` (at least once), as many
-        outputs as the batch produced (`newest`) may still travel while the next batch is
-        decoded and scored, so at most about two batches' outputs are ever unacknowledged. Their acks move the commit watermark
-        (`rbc1000.stream.offsets`), so nothing is committed before it is delivered either way.
-        A transaction commits all of its outputs or none, so exactly once waits for every one."""
-        keep = newest if self.settings.acks_behind and not self.settings.exactly_once else 0
-        self.parts.sink.drain(keep, self.settings.flush_timeout_s)
-
     # 6. commit ------------------------------------------------------------------------------
 
     def _commit(self, parts: Sequence[Partition] | None = None) -> None:
@@ -331,17 +314,6 @@ class StreamProcessor:
         failed = set(self.committer.commit(offsets))
         self.tracker.committed({p: o for p, o in offsets.items() if p not in failed})
         self.stats.commits += 1
-
-    def _commit_delivered(self) -> None:
-        """After a transient failure, which is neither a message's nor the broker's fault: wait
-        for the outputs still travelling and commit the batches they finish, so that the
-        restart reads again only from the batch that failed. Best effort: the failure that
-        stops the service is the one reported."""
-        try:
-            self.parts.sink.flush(self.settings.flush_timeout_s)
-            self._commit()
-        except Exception as exc:
-            log.warning("commit_before_stop_failed error=%r", exc)
 
     # rebalance listener ---------------------------------------------------------------------
 
@@ -380,6 +352,45 @@ class StreamProcessor:
         for part in parts:
             self.parts.metrics.forget_partition(part.topic, part.partition)
         self.parts.health.set_partitions(len(self._owned))
+
+
+def score_with_fallback(
+    results: list[DecodeResult],
+    scorer: Serving,
+    limiter: LabellingLimiter,
+    metrics: Metrics,
+    prepared: Prepared | None = None,
+) -> list[Outcome]:
+    """One ONNX call for the batch; if it fails, alert by alert, so one bad input cannot
+    sink the others. If every alert fails on its own too, the fault is not in the inputs
+    (a broken model or device): raise, so that nothing is dead-lettered or committed."""
+    try:
+        return score_batch(results, scorer, limiter, metrics, prepared)
+    except Exception:
+        log.exception("batch_scoring_failed alerts=%d retry=one_by_one", len(results))
+    outcomes: list[Outcome] = []
+    failures: list[Exception] = []
+    for i, result in enumerate(results):
+        one = None if prepared is None else Prepared(prepared.triplets, [prepared.rows[i]], prepared.version)
+        try:
+            outcomes.extend(score_batch([result], scorer, limiter, metrics, one))
+        except Exception as exc:
+            if isinstance(result, Alert) and not isinstance(one and one.rows[0], DecodeError):
+                failures.append(exc)  # a failure of the model, not of an alert it never saw
+            outcomes.append(DeadLetter(Reason.SCORING_FAILED, repr(exc), 0))
+    # Only alerts that reached the model count: one without cutouts or that failed to decode
+    # says nothing about the model, and must not turn a broken model into dead letters.
+    reached = len(failures) + sum(_reached_model(o) for o in outcomes)
+    if len(failures) > 1 and len(failures) == reached:
+        raise RuntimeError(f"every alert of the batch failed to score: {failures[0]!r}")
+    return outcomes
+
+
+def _reached_model(outcome: Outcome) -> bool:
+    """Whether the model gave this outcome a score (finite or not)."""
+    if isinstance(outcome, DeadLetter):
+        return outcome.reason == Reason.NONFINITE_SCORE
+    return isinstance(outcome, ScoredAlert) and outcome.p_real is not None
 
 
 def _names(partitions: Sequence[Partition]) -> str:

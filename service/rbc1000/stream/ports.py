@@ -52,9 +52,4 @@ class MessageSink(Protocol):
 
     def poll(self) -> None: ...
 
-    def flush(self, timeout_s: float) -> None:
-        """Wait until every output is acknowledged; raise DeliveryError if one failed."""
-
-    def drain(self, keep: int, timeout_s: float) -> None:
-        """Wait until at most `keep` outputs await acknowledgement; raise DeliveryError if one
-        failed or the backlog did not fall within `timeout_s`."""
+    def flush(self, timeout_s: float) -> None: ...

@@ -16,9 +16,5 @@ class StreamStats:
     batches: int = 0
     commits: int = 0
 
-    def outputs(self) -> int:
-        """Records produced so far: scored, labelling copies and dead letters."""
-        return self.scored + self.labelling + self.dead_letters
-
     def line(self) -> str:
         return " ".join(f"{name}={getattr(self, name)}" for name in self.__slots__)

@@ -192,10 +192,6 @@ class TransactionalSink:
                 raise
             raise KafkaFatalError(self._fatal_text(fatal)) from exc
 
-    def drain(self, keep: int, timeout_s: float) -> None:
-        """A transaction commits all of its outputs or none: every one is awaited (`flush`)."""
-        self.flush(timeout_s)
-
     # Committer ------------------------------------------------------------------------------
 
     def commit(self, offsets: Mapping[Partition, int]) -> list[Partition]:

@@ -150,39 +150,3 @@ def test_unreachable_registry_stops_without_dead_letter_or_commit(
         proc.run()
     assert sink.on("rbc.dead-letter") == []
     assert source.commit_calls == []
-
-
-@pytest.mark.parametrize("acks_behind", [True, False])
-def test_a_batch_travels_while_the_next_is_scored_and_is_committed_once_acknowledged(
-    scorer: Scorer, packets: list[bytes], acks_behind: bool
-) -> None:
-    source, sink = FakeSource.of(messages(packets)), FakeSink()
-    events: list[tuple[str, int]] = []
-    produce, commit = sink.produce, source.commit
-
-    def recording_produce(record: Any, on_delivered: Any) -> None:
-        offset = source_of(record)[1]
-        events.append(("produce", offset))
-
-        def delivered() -> None:
-            events.append(("ack", offset))
-            on_delivered()
-
-        produce(record, delivered)
-
-    def recording_commit(offsets: Any) -> Any:
-        events.append(("commit", offsets[P0]))
-        return commit(offsets)
-
-    sink.produce = recording_produce  # type: ignore[method-assign]
-    source.commit = recording_commit  # type: ignore[method-assign]
-    processor(source, sink, scorer, batch_size=4, acks_behind=acks_behind).run()
-
-    first_ack = next(i for i, (kind, _) in enumerate(events) if kind == "ack")
-    second_batch_produced = events.index(("produce", 4))
-    assert (second_batch_produced < first_ack) is acks_behind
-    for i, (kind, offset) in enumerate(events):  # never a commit ahead of an acknowledgement
-        if kind == "commit":
-            acked = {o for k, o in events[:i] if k == "ack"}
-            assert set(range(offset)) <= acked
-    assert source.committed == {P0: len(packets)}
