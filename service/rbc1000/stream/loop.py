@@ -34,23 +34,18 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from rbc1000.alerts.alert import Alert, DecodeError, DecodeResult
 from rbc1000.alerts.framing import RecordFramer
 from rbc1000.alerts.native import BatchDecoder
 from rbc1000.model.decisions import (
-    DeadLetter,
     LabellingLimiter,
     Outcome,
-    Prepared,
     ScoredAlert,
-    score_batch,
 )
 from rbc1000.model.set_reload import score_with_rollback
 from rbc1000.model.survey_models import Serving
 from rbc1000.ops.health import HealthState, NullHealth
 from rbc1000.ops.metrics import Metrics, NullMetrics
 from rbc1000.ops.settings import ServeSettings
-from rbc1000.reasons import Reason
 from rbc1000.stream.batcher import Batcher
 from rbc1000.stream.decode_stage import (
     DecodeAhead,
@@ -65,6 +60,7 @@ from rbc1000.stream.kafka_io import Message, MessageSink, MessageSource, OutputR
 from rbc1000.stream.offsets import OffsetTracker
 from rbc1000.stream.outputs import dead_letter_record, labelling_record, scored_record
 from rbc1000.stream.records import scored_framer
+from rbc1000.stream.score_stage import score_with_fallback
 from rbc1000.stream.stats import StreamStats
 from rbc1000.stream.stop import StopFlag
 from rbc1000.stream.transactions import Committer, ConsumerCommitter
@@ -352,45 +348,6 @@ class StreamProcessor:
         for part in parts:
             self.parts.metrics.forget_partition(part.topic, part.partition)
         self.parts.health.set_partitions(len(self._owned))
-
-
-def score_with_fallback(
-    results: list[DecodeResult],
-    scorer: Serving,
-    limiter: LabellingLimiter,
-    metrics: Metrics,
-    prepared: Prepared | None = None,
-) -> list[Outcome]:
-    """One ONNX call for the batch; if it fails, alert by alert, so one bad input cannot
-    sink the others. If every alert fails on its own too, the fault is not in the inputs
-    (a broken model or device): raise, so that nothing is dead-lettered or committed."""
-    try:
-        return score_batch(results, scorer, limiter, metrics, prepared)
-    except Exception:
-        log.exception("batch_scoring_failed alerts=%d retry=one_by_one", len(results))
-    outcomes: list[Outcome] = []
-    failures: list[Exception] = []
-    for i, result in enumerate(results):
-        one = None if prepared is None else Prepared(prepared.triplets, [prepared.rows[i]], prepared.version)
-        try:
-            outcomes.extend(score_batch([result], scorer, limiter, metrics, one))
-        except Exception as exc:
-            if isinstance(result, Alert) and not isinstance(one and one.rows[0], DecodeError):
-                failures.append(exc)  # a failure of the model, not of an alert it never saw
-            outcomes.append(DeadLetter(Reason.SCORING_FAILED, repr(exc), 0))
-    # Only alerts that reached the model count: one without cutouts or that failed to decode
-    # says nothing about the model, and must not turn a broken model into dead letters.
-    reached = len(failures) + sum(_reached_model(o) for o in outcomes)
-    if len(failures) > 1 and len(failures) == reached:
-        raise RuntimeError(f"every alert of the batch failed to score: {failures[0]!r}")
-    return outcomes
-
-
-def _reached_model(outcome: Outcome) -> bool:
-    """Whether the model gave this outcome a score (finite or not)."""
-    if isinstance(outcome, DeadLetter):
-        return outcome.reason == Reason.NONFINITE_SCORE
-    return isinstance(outcome, ScoredAlert) and outcome.p_real is not None
 
 
 def _names(partitions: Sequence[Partition]) -> str:

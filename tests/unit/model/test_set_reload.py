@@ -17,7 +17,7 @@ from rbc1000.model.scoring import Scorer
 from rbc1000.model.set_reload import ModelSetWatcher, score_with_rollback
 from rbc1000.model.survey_models import ModelPlan, ModelSet
 from rbc1000.ops.metrics import Metrics
-from rbc1000.stream.loop import score_with_fallback
+from rbc1000.stream.score_stage import score_with_fallback
 from tests.support.model_factory import fixed_batch_model, tiny_info, tiny_model, write_tiny_model
 from tests.support.synthetic_alerts import make_alert
 
