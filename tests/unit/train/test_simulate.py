@@ -142,20 +142,23 @@ def test_augment_keeps_the_three_stamps_aligned() -> None:
     assert len(peaks) == 1
 
 
-def test_fading_reals_and_reference_artefacts_are_published_as_ztf_publishes_negative_candidates() -> None:
-    """Their candidate is negative in the subtraction; ZTF's cutout of it is sign-flipped,
-    so the difference is positive at the centre (as in 1,036 of 1,040 ZTF alerts)."""
-    scene, d = _scene(), Difficulty()
+@pytest.mark.parametrize("negative_difference", ["flipped", "signed"])
+def test_fading_reals_and_reference_artefacts_are_negative_candidates(negative_difference: str) -> None:
+    """Their candidate is negative in the subtraction. ZTF publishes its cutout sign-flipped,
+    positive at the centre (as in 1,036 of 1,040 ZTF alerts): "flipped", the default; "signed"
+    keeps the raw subtraction's sign (simulator v2; Rubin's cutouts)."""
+    scene, d = _scene(), Difficulty(negative_difference=negative_difference)  # type: ignore[arg-type]
+    sign = -1 if negative_difference == "flipped" else 1  # turns the stamp back to signed
     for seed in range(5):
         sci, ref, diff = real_fading(scene, np.random.default_rng(seed), d)
-        residual = diff + scene.difference  # the background's difference is flipped with it
-        assert residual[29:34, 29:34].sum() > 0 and (ref - scene.reference)[29:34, 29:34].sum() > 0
-        assert (ref - scene.reference)[29:34, 29:34].sum() > (sci - scene.science)[29:34, 29:34].sum()
+        residual = sign * diff - scene.difference  # the background's difference turns with it
+        assert residual[29:34, 29:34].sum() < 0
+        assert (ref - scene.reference)[29:34, 29:34].sum() > (sci - scene.science)[29:34, 29:34].sum() > 0
         sci, ref, diff = reference_artefact(scene, np.random.default_rng(seed), d)
         assert np.array_equal(sci, scene.science)  # the science stamp is untouched
         moved = ref - scene.reference
         assert np.abs(moved).max() > 0
-        assert np.allclose(diff + scene.difference, moved, atol=1e-3)  # sigma_ref == sigma here
+        assert np.allclose(sign * diff - scene.difference, -moved, atol=1e-3)  # sigma_ref == sigma here
 
 
 def test_mask_features_alone_cannot_separate_a_small_simulated_set(alerts: list[SourceAlert]) -> None:

@@ -139,6 +139,14 @@ def _add_difficulty_flags(parser: argparse.ArgumentParser) -> None:
         default=d.artefact_max,
         help=f"brightest artefact peak in sigma (default {d.artefact_max})",
     )
+    parser.add_argument(
+        "--negative-difference",
+        choices=["flipped", "signed"],
+        default=d.negative_difference,
+        help="difference stamp of negative candidates (fading reals, artefacts in the reference): "
+        "flipped, positive at the centre, as ZTF publishes it (default); signed, negative, as a "
+        "raw subtraction and Rubin's cutouts show it (simulator v2's stamps)",
+    )
 
 
 def read_source_alerts(paths: list[Path], progress: bool) -> tuple[list[SourceAlert], SkipCounter]:
@@ -345,6 +353,7 @@ def run(args: argparse.Namespace) -> int:
         snr_max=args.snr_max,
         artefact_min=args.artefact_min,
         artefact_max=args.artefact_max,
+        negative_difference=args.negative_difference,
     )
     config = SimulationConfig(
         n_real=args.n_real,

@@ -12,13 +12,14 @@ Recipe (pure functions; every random draw comes from a numpy Generator seeded by
    border) of all three stamps multiply each background.
 3. Painting (rbc1000.train.data.simulate_families). Real: a point source at the alert's own PSF width
    (`fwhm`, pixels; Gaussian or Moffat) at S/N from `snr_min`, on a blank sky, on a host
-   (backgrounds with a source in the reference at the centre),
-   on a brightening star, or fading (a negative candidate, published sign-flipped as ZTF does). Bogus: cosmic rays, hot pixels,
-   bad columns and rows, dipoles, PSF-mismatch residuals of stars and of galaxy nuclei,
-   saturated stars, edge glow, satellite and aircraft streaks, optical ghosts, bright-star
-   halos and diffraction spikes, crosstalk echoes, artefacts in the reference image
-   (negative candidates, published sign-flipped) and detections at threshold with nothing there
-   (rbc1000.train.data.simulate_artefacts).
+   (backgrounds with a source in the reference at the centre), on a brightening star, or
+   fading. Bogus: cosmic rays, hot pixels, bad columns and rows, dipoles, PSF-mismatch
+   residuals of stars and of galaxy nuclei, saturated stars, edge glow, satellite and aircraft
+   streaks, optical ghosts, bright-star halos and diffraction spikes, crosstalk echoes,
+   artefacts in the reference image and detections at threshold with nothing there
+   (rbc1000.train.data.simulate_artefacts). Fading sources and artefacts in the reference are
+   negative candidates: their difference stamp is sign-flipped as ZTF publishes it, unless
+   `negative_difference` is "signed" (simulator v2).
 3b. Masks (rbc1000.train.data.simulate_masks). CCD edges, masked regions and reference-only
    masks (NaN, or the float32-minimum sentinel some ZTF references use) are drawn after
    painting from one distribution for both classes, so masks carry no label information.

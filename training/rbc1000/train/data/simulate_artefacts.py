@@ -11,8 +11,9 @@ cutout of such a candidate sign-flipped, reference minus science, so that the ca
 positive at the centre: in `../shared/data` the centre of the difference stamp is positive in
 1,036 of the 1,040 ZTF alerts, and in all 210 drb-real alerts with `isdiffpos = 'f'`. The
 families whose candidate is negative (fading reals, artefacts in the reference) therefore
-return the difference as ZTF publishes it (`_as_published_negative`). A model that learned
-negative differences from the simulator would meet none in ZTF's stream.
+return the difference as ZTF publishes it (`_as_published_negative`), unless
+`Difficulty.negative_difference` is "signed" (simulator v2's stamps; Rubin's cutouts are
+signed). A ZTF model that learned negative differences would meet none in ZTF's stream.
 """
 
 from __future__ import annotations
@@ -47,10 +48,11 @@ def _copy(scene: Scene) -> Stamps:
     return scene.science.copy(), scene.reference.copy(), scene.difference.copy()
 
 
-def _as_published_negative(difference: np.ndarray) -> np.ndarray:
-    """The difference stamp of a negative candidate as ZTF publishes it: sign-flipped."""
-    flipped: np.ndarray = -difference
-    return flipped
+def _as_published_negative(difference: np.ndarray, d: Difficulty) -> np.ndarray:
+    """The difference stamp of a negative candidate as ZTF publishes it, sign-flipped, unless
+    `d.negative_difference` asks for the signed stamp."""
+    published: np.ndarray = -difference if d.negative_difference == "flipped" else difference
+    return published
 
 
 def _ref_scale(scene: Scene) -> float:
@@ -71,7 +73,7 @@ def real_fading(scene: Scene, rng: np.random.Generator, d: Difficulty) -> Stamps
     ref += (left + drop) * _ref_scale(scene) * rng.uniform(*d.ref_depth) * unit
     sci += left * unit
     diff -= drop * unit
-    return sci, ref, _as_published_negative(diff)
+    return sci, ref, _as_published_negative(diff, d)
 
 
 # ---- bogus --------------------------------------------------------------------------------
@@ -161,7 +163,7 @@ def reference_artefact(scene: Scene, rng: np.random.Generator, d: Difficulty) ->
     sci, _, _ = painter(scene, rng, d)
     artefact = sci - scene.science
     ref = scene.reference + artefact * _ref_scale(scene)
-    return scene.science.copy(), ref, _as_published_negative(scene.difference - artefact)
+    return scene.science.copy(), ref, _as_published_negative(scene.difference - artefact, d)
 
 
 def nucleus_residual(scene: Scene, rng: np.random.Generator, d: Difficulty) -> Stamps:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -53,6 +54,10 @@ class Difficulty:
     mismatch_max: float = 0.35
     dipole_shift_max: float = 1.2  # pixels of misregistration
     ref_depth: tuple[float, float] = (1.5, 3.5)  # reference S/N gain over the science stamp
+    # The difference stamp of a negative candidate (fading source, artefact in the reference):
+    # "flipped" as ZTF publishes it (positive at the centre), or "signed" as a raw subtraction
+    # shows it (negative; simulator v2 painted every survey's this way, Rubin's cutouts are signed).
+    negative_difference: Literal["flipped", "signed"] = "flipped"
 
 
 def log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
