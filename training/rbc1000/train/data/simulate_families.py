@@ -56,7 +56,7 @@ class Difficulty:
     ref_depth: tuple[float, float] = (1.5, 3.5)  # reference S/N gain over the science stamp
     # The difference stamp of a negative candidate (fading source, artefact in the reference):
     # "flipped" as ZTF publishes it (positive at the centre), or "signed" as a raw subtraction
-    # shows it (negative; simulator v2 painted every survey's this way, Rubin's cutouts are signed).
+    # shows it (negative: simulator v2's stamps; Rubin's cutouts are signed too).
     negative_difference: Literal["flipped", "signed"] = "flipped"
 
 
